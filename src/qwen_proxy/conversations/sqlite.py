@@ -1,0 +1,206 @@
+"""The default store: one SQLite file in the data directory, shared by the workers of one host.
+
+Each process opens its own connection. WAL lets readers run beside one writer; every write is a
+single autocommit statement, so a writer never upgrades a read transaction (the case where
+SQLite answers "database is locked" without waiting) and ``busy_timeout`` covers the rest.
+``synchronous=NORMAL`` may lose the last few commits on power loss, never corrupt the file:
+a lost node only means the next request folds its history into a new chat.
+
+Calls run inline on the event loop by default (``threaded=False``): a lookup or an insert is
+a few tens of microseconds, less than a hop to a worker thread costs (measured, see the
+report in the commit introducing this module). ``threaded=True`` moves them to one thread.
+
+Expiry: an expired node is a miss on read; every ``check_every`` inserts, expired nodes are
+deleted and, when more than ``max_nodes`` are stored, the least recently used ones evicted
+(both through the ``last_used_at`` index). The bound may thus be exceeded by up to
+``check_every - 1`` nodes per process between checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node
+
+_T = TypeVar("_T")
+
+_COLUMNS = "key, tenant, account, chat_id, parent_id, model, created_at, last_used_at, turn"
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS nodes (
+        key TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        account TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        parent_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_used_at REAL NOT NULL,
+        turn INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS nodes_last_used ON nodes (last_used_at)",
+    "CREATE INDEX IF NOT EXISTS nodes_chat ON nodes (chat_id)",
+)
+# SQLite builds before 3.32 allow 999 bound parameters per statement
+_MAX_PARAMS = 900
+
+
+def _node(row: tuple[Any, ...]) -> Node:
+    return Node(*row)
+
+
+class SqliteStore:
+    """Nodes in one SQLite file; ``ttl`` and ``max_nodes`` as in ``store``."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        ttl: float = DEFAULT_TTL,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        busy_timeout: float = 10.0,
+        check_every: int | None = None,
+        threaded: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl < 0 or max_nodes < 1:
+            raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+        self.path = Path(path)
+        self.ttl = ttl
+        self.max_nodes = max_nodes
+        self._clock = clock
+        # ~1% overshoot at most, and a count(*) at most every 1,000 inserts
+        self._check_every = check_every or min(1000, max(1, max_nodes // 100))
+        self._puts = 0
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="sqlite-store") if threaded else None
+        )
+        # isolation_level=None: autocommit, each statement is its own short transaction
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        if self._executor is None:
+            return fn()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def get_first(self, keys: Sequence[str]) -> Node | None:
+        """The first of ``keys`` that is stored and not expired, in one query per 900 keys."""
+        if not keys:
+            return None
+        return await self._run(lambda: self._get_first(keys))
+
+    def _get_first(self, keys: Sequence[str]) -> Node | None:
+        cutoff = self._clock() - self.ttl
+        for start in range(0, len(keys), _MAX_PARAMS):
+            chunk = keys[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM nodes WHERE key IN ({marks}) AND last_used_at > ?",
+                (*chunk, cutoff),
+            ).fetchall()
+            if rows:
+                found = {row[0]: row for row in rows}
+                for key in chunk:
+                    if key in found:
+                        return _node(found[key])
+        return None
+
+    async def put(self, node: Node) -> None:
+        """Store a node; every ``check_every`` puts, drop expired and excess nodes."""
+        await self._run(lambda: self._put(node))
+
+    def _put(self, node: Node) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO nodes ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                node.key,
+                node.tenant,
+                node.account,
+                node.chat_id,
+                node.parent_id,
+                node.model,
+                node.created_at,
+                node.last_used_at,
+                node.turn,
+            ),
+        )
+        self._puts += 1
+        if self._puts % self._check_every == 0:
+            self._purge(self.ttl)
+            self._evict_excess()
+
+    def _evict_excess(self) -> None:
+        # one statement, so two processes evicting at once cannot deadlock on a lock upgrade
+        self._db.execute(
+            "DELETE FROM nodes WHERE key IN (SELECT key FROM nodes ORDER BY last_used_at "
+            "LIMIT max(0, (SELECT count(*) FROM nodes) - ?))",
+            (self.max_nodes,),
+        )
+
+    async def touch(self, key: str, now: float) -> None:
+        """Mark a node as used at ``now``."""
+        await self._run(
+            lambda: self._db.execute("UPDATE nodes SET last_used_at = ? WHERE key = ?", (now, key))
+        )
+
+    async def delete(self, key: str) -> None:
+        """Forget one node."""
+        await self._run(lambda: self._db.execute("DELETE FROM nodes WHERE key = ?", (key,)))
+
+    async def purge(self, *, older_than: float | None = None) -> int:
+        """Delete nodes unused for ``older_than`` seconds (default: the TTL)."""
+        limit = self.ttl if older_than is None else older_than
+        return await self._run(lambda: self._purge(limit))
+
+    def _purge(self, older_than: float) -> int:
+        cutoff = self._clock() - older_than
+        return self._db.execute("DELETE FROM nodes WHERE last_used_at <= ?", (cutoff,)).rowcount
+
+    async def list(self, *, limit: int = 100, chat_id: str | None = None) -> builtins.list[Node]:
+        """Stored nodes, most recently used first."""
+
+        def query() -> builtins.list[Node]:
+            if chat_id is None:
+                sql = f"SELECT {_COLUMNS} FROM nodes ORDER BY last_used_at DESC LIMIT ?"
+                params: tuple[object, ...] = (limit,)
+            else:
+                sql = (
+                    f"SELECT {_COLUMNS} FROM nodes WHERE chat_id = ? "
+                    "ORDER BY last_used_at DESC LIMIT ?"
+                )
+                params = (chat_id, limit)
+            return [_node(row) for row in self._db.execute(sql, params)]
+
+        return await self._run(query)
+
+    async def count(self) -> int:
+        """How many nodes are stored."""
+        row = await self._run(lambda: self._db.execute("SELECT count(*) FROM nodes").fetchone())
+        return int(row[0])
+
+    async def ping(self) -> bool:
+        """True when the file answers a trivial query."""
+        try:
+            await self._run(lambda: self._db.execute("SELECT 1").fetchone())
+        except sqlite3.Error:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close the connection (and the worker thread when threaded)."""
+        await self._run(self._db.close)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
