@@ -1,0 +1,255 @@
+"""Turn any upstream answer that is not a healthy stream into one of ``qwen.errors``' classes.
+
+Pure functions over status, content type and bytes. This module is the only place in the
+gateway that reads Qwen's error strings; everything else matches on the classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from qwen_proxy.qwen.errors import (
+    ChatInProgress,
+    ContentFiltered,
+    ParentNotFound,
+    QuotaExceeded,
+    UpstreamAuthFailed,
+    UpstreamBadRequest,
+    UpstreamCaptcha,
+    UpstreamError,
+    UpstreamMalformed,
+    UpstreamModelNotFound,
+    UpstreamOverloaded,
+    UpstreamRateLimited,
+    UpstreamServerError,
+)
+
+# Markers of Alibaba's WAF / captcha page (protocol notes §4.1), matched case-insensitively.
+_WAF_MARKERS = (
+    "安全验证",
+    "awsc",
+    "aliyun_waf",
+    "punish",
+    "x5sec",
+    "baxia",
+    "nc_1_n1z",
+    "captcha",
+    "fail_sys_user_validate",
+)
+_AUTH_MARKERS = (
+    "unauthorized",
+    "token has expired",
+    "token expired",
+    "token is invalid",
+    "invalid token",
+    "not authenticated",
+    "sign in again",
+    "session has expired",
+)
+# Upstream text is echoed into client-facing messages; never let a credential ride along.
+_SECRET_RE = re.compile(
+    r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|(?i:(?:token|key|x5secdata|cookie)=)[^\s&\"';,]+"
+)
+_MAX_DETAIL = 300
+
+
+def classify_answer(status: int, content_type: str, body: bytes) -> UpstreamError:
+    """Classify an upstream answer that is not an SSE stream (JSON error, WAF page, 5xx...)."""
+    text = body.decode("utf-8", "replace")
+    stripped = text.lstrip()
+    if "html" in content_type.lower() or stripped.startswith("<"):
+        return _classify_html(status, text)
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        found = _classify_json(status, obj)
+        if found is not None:
+            return found
+    # Only free text is searched for WAF markers: a JSON reply may quote such words harmlessly.
+    if obj is None and _looks_like_waf(text):
+        return UpstreamCaptcha()
+    return _classify_status(status, obj, text)
+
+
+def classify_error_object(obj: dict[str, Any]) -> UpstreamError:
+    """Classify an error envelope: ``{"error":...}``, ``{"data":{"error":...}}``,
+    ``{"success":false,"data":{"code":...}}`` or a bare ``{"code","details"}`` object."""
+    code, details, num = _error_fields(obj)
+    return _classify_code(code, details, num)
+
+
+def is_success_json(body: bytes) -> bool:
+    """True when ``body`` is a JSON object that reports success (create chat, delete, ...)."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(obj, dict):
+        return False
+    if obj.get("success") is False or obj.get("error") or "ret" in obj:
+        return False
+    data = obj.get("data")
+    return not (isinstance(data, dict) and data.get("error"))
+
+
+def _classify_html(status: int, text: str) -> UpstreamError:
+    if _looks_like_waf(text):
+        return UpstreamCaptcha()
+    if status >= 500:
+        return UpstreamServerError(f"Qwen failed with HTTP {status} (an HTML error page). Retry.")
+    if status in (401, 403):
+        return UpstreamAuthFailed()
+    return UpstreamMalformed(
+        f"Qwen answered with an unexpected HTML page (HTTP {status}) instead of data."
+    )
+
+
+def _looks_like_waf(text: str) -> bool:
+    lowered = text[:65536].lower()
+    return any(marker in lowered for marker in _WAF_MARKERS)
+
+
+def _classify_json(status: int, obj: dict[str, Any]) -> UpstreamError | None:
+    ret = obj.get("ret")
+    if isinstance(ret, list) and ret:
+        return _classify_ret(ret, obj.get("data"))
+    detail = obj.get("detail")
+    if detail is not None:
+        return _classify_detail(status, detail)
+    data = obj.get("data")
+    if (
+        obj.get("error")
+        or obj.get("success") is False
+        or (isinstance(data, dict) and (data.get("error") or data.get("code")))
+    ):
+        return classify_error_object(obj)
+    return None
+
+
+def _classify_ret(ret: list[Any], data: Any) -> UpstreamError:
+    joined = " ".join(str(item) for item in ret)
+    if "RGV587" in joined:
+        return UpstreamOverloaded()
+    url = data.get("url") if isinstance(data, dict) else None
+    url = url if isinstance(url, str) and url else None
+    if "USER_VALIDATE" in joined or url is not None:
+        return UpstreamCaptcha(verify_url=url)
+    return UpstreamMalformed(f"Qwen's gateway answered {_safe(joined)!r} instead of a reply.")
+
+
+def _classify_detail(status: int, detail: Any) -> UpstreamError:
+    text = detail if isinstance(detail, str) else str(detail)
+    lowered = text.lower()
+    if status in (401, 403) or any(marker in lowered for marker in _AUTH_MARKERS):
+        return UpstreamAuthFailed()
+    if status == 404 and "model" in lowered:
+        return UpstreamModelNotFound()
+    return _classify_code("", text, None) if status < 500 else _server_error(status, text)
+
+
+def _classify_status(status: int, obj: Any, text: str) -> UpstreamError:
+    if status in (401, 403):
+        return UpstreamAuthFailed()
+    if status == 429:
+        return UpstreamRateLimited()
+    if status >= 500:
+        return _server_error(status, text)
+    if not text.strip():
+        return UpstreamMalformed(f"Qwen answered HTTP {status} with an empty body.")
+    kind = "JSON" if obj is not None else "text"
+    return UpstreamMalformed(
+        f"Qwen answered HTTP {status} with unexpected {kind} instead of a reply: {_safe(text)!r}"
+    )
+
+
+def _server_error(status: int, text: str) -> UpstreamError:
+    return UpstreamServerError(f"Qwen failed with HTTP {status}{_suffix(text)}. Retry in a moment.")
+
+
+def _error_fields(obj: dict[str, Any]) -> tuple[str, str, Any]:
+    """Dig (code, details, num) out of whichever envelope ``obj`` is."""
+    inner: Any = obj
+    if obj.get("error"):
+        inner = obj["error"]
+    else:
+        data = obj.get("data")
+        if isinstance(data, dict):
+            inner = data["error"] if data.get("error") else data
+    if isinstance(inner, str):
+        return "", inner, None
+    if not isinstance(inner, dict):
+        return "", str(inner), None
+    code = inner.get("code")
+    details = inner.get("details") or inner.get("message") or inner.get("msg") or ""
+    return (
+        code if isinstance(code, str) else str(code or ""),
+        details if isinstance(details, str) else str(details),
+        inner.get("num"),
+    )
+
+
+def _classify_code(code: str, details: str, num: Any) -> UpstreamError:
+    lowered = details.lower()
+    code_l = code.lower()
+    both = f"{code_l} {lowered}"
+    where = _suffix(f"{code}: {details}" if code else details)
+    if code_l == "ratelimited" or "upper limit" in lowered or "rate limit" in lowered:
+        return _rate_limited(num, details)
+    if code_l == "chat_in_progress" or "chat is in progress" in lowered:
+        return ChatInProgress()
+    if "data_inspection_failed" in both or "inappropriate content" in lowered:
+        return ContentFiltered()
+    if "quota" in lowered:
+        return QuotaExceeded()
+    if code_l == "unauthorized" or any(marker in lowered for marker in _AUTH_MARKERS):
+        return UpstreamAuthFailed()
+    if "rgv587" in both:
+        return UpstreamOverloaded()
+    if "fail_sys_user_validate" in both or code_l == "humanverificationrequired":
+        return UpstreamCaptcha()
+    if "parent_id" in lowered and ("not exist" in lowered or "not found" in lowered):
+        return ParentNotFound()
+    if "model" in lowered and ("not exist" in lowered or "not found" in lowered):
+        return UpstreamModelNotFound()
+    if code_l == "not_found":
+        return ParentNotFound(f"Qwen could not find the chat this request continues{where}.")
+    if code_l == "internal_error" or (code_l == "bad_request" and "internal error" in lowered):
+        if code_l == "bad_request":
+            return UpstreamBadRequest(
+                f"Qwen rejected the request with an internal error{where}. Retry.",
+                retryable=True,
+            )
+        return UpstreamServerError(f"Qwen had an internal error{where}. Retry in a moment.")
+    return UpstreamBadRequest(f"Qwen rejected the request{where}.")
+
+
+def _rate_limited(num: Any, details: str) -> UpstreamRateLimited:
+    hours = num if isinstance(num, int | float) and not isinstance(num, bool) and num > 0 else None
+    if hours is None:
+        return UpstreamRateLimited(
+            f"The Qwen account reached its usage limit{_suffix(details)}. "
+            "Wait before retrying, or add another account."
+        )
+    return UpstreamRateLimited(
+        f"The Qwen account reached its usage limit{_suffix(details)}; "
+        f"Qwen asks to wait {hours:g} hour(s). Retry later, or add another account.",
+        retry_after=float(hours) * 3600.0,
+    )
+
+
+def _safe(text: str) -> str:
+    """Upstream text fit for a client message: short, one line, no credentials."""
+    cleaned = _SECRET_RE.sub("[redacted]", " ".join(text.split()))
+    if len(cleaned) > _MAX_DETAIL:
+        cleaned = cleaned[:_MAX_DETAIL] + "..."
+    return cleaned
+
+
+def _suffix(text: str) -> str:
+    cleaned = _safe(text)
+    return f" ({cleaned})" if cleaned else ""

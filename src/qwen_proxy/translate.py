@@ -1,0 +1,228 @@
+"""Qwen stream events to OpenAI: SSE chunks for streams, one completion object otherwise.
+
+Pure and on the hot path: a stream's constant JSON around each delta is encoded once, so a
+chunk costs one ``orjson.dumps`` of its text plus a concatenation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+
+import orjson
+
+from qwen_proxy.errors import GatewayError
+from qwen_proxy.qwen.events import (
+    AnswerDelta,
+    Event,
+    ReasoningDelta,
+    SearchResult,
+    SearchResults,
+    Usage,
+)
+
+ReasoningMode = Literal["field", "think_tags"]
+
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "\n</think>\n\n"
+DONE = b"data: [DONE]\n\n"
+
+_dumps = orjson.dumps
+
+
+def new_completion_id() -> str:
+    """A fresh OpenAI-style completion id: ``chatcmpl-`` and 29 random url-safe characters."""
+    return "chatcmpl-" + secrets.token_urlsafe(22)[:29]
+
+
+def openai_usage(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for a Qwen usage snapshot."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+class ChunkEncoder:
+    """Encode one stream's OpenAI ``chat.completion.chunk`` frames, each ``data: <json>\\n\\n``.
+
+    With ``reasoning="think_tags"`` reasoning goes into ``content`` wrapped in
+    ``<think>...</think>`` (for clients that only read content); otherwise into
+    ``delta.reasoning_content``.
+    """
+
+    def __init__(
+        self,
+        *,
+        completion_id: str,
+        created: int,
+        model: str,
+        reasoning: ReasoningMode = "field",
+        include_usage: bool = False,
+    ) -> None:
+        self.include_usage = include_usage
+        self._think_tags = reasoning == "think_tags"
+        self._in_think = False
+        self._head = (
+            b'data: {"id":'
+            + _dumps(completion_id)
+            + b',"object":"chat.completion.chunk","created":'
+            + _dumps(int(created))
+            + b',"model":'
+            + _dumps(model)
+            + b',"system_fingerprint":null,"choices":'
+        )
+        # OpenAI sends "usage": null on every chunk but the last when usage is asked for.
+        tail = b',"logprobs":null,"finish_reason":null}]' + (
+            b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        )
+        self._choice_head = self._head + b'[{"index":0,"delta":'
+        self._content_head = self._choice_head + b'{"content":'
+        self._reasoning_head = self._choice_head + b'{"reasoning_content":'
+        self._tail = tail
+        self._delta_tail = b"}" + tail
+
+    def role(self) -> bytes:
+        """The first chunk: the assistant role with empty content."""
+        return self._choice_head + b'{"role":"assistant","content":""}' + self._tail
+
+    def content(self, text: str) -> bytes:
+        """A chunk of answer text (closes an open ``<think>`` block first); b"" for no text."""
+        if not text:
+            return b""
+        if self._in_think:
+            self._in_think = False
+            text = THINK_CLOSE + text
+        return self._content_head + _dumps(text) + self._delta_tail
+
+    def reasoning(self, text: str) -> bytes:
+        """A chunk of reasoning text; b"" for no text."""
+        if not text:
+            return b""
+        if not self._think_tags:
+            return self._reasoning_head + _dumps(text) + self._delta_tail
+        if not self._in_think:
+            self._in_think = True
+            text = THINK_OPEN + text
+        return self._content_head + _dumps(text) + self._delta_tail
+
+    def finish(self, reason: str, usage: Usage | None) -> bytes:
+        """The closing frames: finish_reason chunk, the usage chunk if asked for, ``[DONE]``."""
+        frames = []
+        if self._in_think:
+            frames.append(self._close_think())
+        frames.append(
+            self._choice_head
+            + b'{},"logprobs":null,"finish_reason":'
+            + _dumps(reason)
+            + (b'}],"usage":null}\n\n' if self.include_usage else b"}]}\n\n")
+        )
+        if self.include_usage:
+            body = _dumps(openai_usage(usage if usage is not None else Usage()))
+            frames.append(self._head + b'[],"usage":' + body + b"}\n\n")
+        frames.append(DONE)
+        return b"".join(frames)
+
+    def error(self, err: GatewayError) -> bytes:
+        """An error event in OpenAI's shape; the stream ends after it (no ``[DONE]``)."""
+        return b"data: " + _dumps({"error": err.to_dict()}) + b"\n\n"
+
+    def _close_think(self) -> bytes:
+        self._in_think = False
+        return self._content_head + _dumps(THINK_CLOSE) + self._delta_tail
+
+
+class CompletionAccumulator:
+    """Collect a whole reply's events for a non-streamed ``chat.completion``."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self.search_results: list[SearchResult] = []
+        self._urls: set[str] = set()
+
+    @property
+    def text(self) -> str:
+        """The answer text so far."""
+        return "".join(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text so far."""
+        return "".join(self._reasoning)
+
+    def add(self, event: Event) -> None:
+        """Take one stream event (events that carry no text are ignored)."""
+        if isinstance(event, AnswerDelta):
+            self._text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._reasoning.append(event.text)
+        elif isinstance(event, SearchResults):
+            for result in event.results:
+                if result.url not in self._urls:
+                    self._urls.add(result.url)
+                    self.search_results.append(result)
+
+    def response(
+        self,
+        *,
+        completion_id: str,
+        created: int,
+        model: str,
+        finish_reason: str,
+        usage: Usage | None,
+        reasoning: ReasoningMode = "field",
+    ) -> dict[str, Any]:
+        """The OpenAI ``chat.completion`` object for everything added so far."""
+        content = self.text
+        thought = self.reasoning
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if thought and reasoning == "think_tags":
+            content = THINK_OPEN + thought + THINK_CLOSE + content
+            message["content"] = content
+        message["annotations"] = _citations(content, self.search_results)
+        if thought and reasoning == "field":
+            message["reasoning_content"] = thought
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": openai_usage(usage if usage is not None else Usage()),
+            "system_fingerprint": None,
+        }
+
+
+def _citations(content: str, results: list[SearchResult]) -> list[dict[str, Any]]:
+    """``url_citation`` annotations: at the ``[n]`` marker citing result n, else at the end."""
+    annotations = []
+    for number, result in enumerate(results, start=1):
+        marker = f"[{number}]"
+        start = content.find(marker)
+        if start < 0:
+            start = end = len(content)
+        else:
+            end = start + len(marker)
+        annotations.append(
+            {
+                "type": "url_citation",
+                "url_citation": {
+                    "start_index": start,
+                    "end_index": end,
+                    "title": result.title,
+                    "url": result.url,
+                },
+            }
+        )
+    return annotations
