@@ -1,0 +1,1 @@
+"""The OpenAI face of the gateway: request validation, routes, SSE framing, error responses."""
