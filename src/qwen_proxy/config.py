@@ -1,0 +1,135 @@
+"""Settings: every ``QWEN_PROXY_*`` variable, its default and its validation.
+
+The only module that reads the environment. Everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from qwen_proxy.qwen.headers import DEFAULT_BX_V, DEFAULT_USER_AGENT, DEFAULT_WEB_VERSION
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class SettingsError(ValueError):
+    """A setting has a value the gateway cannot run with; the message names the variable."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "qwen-proxy"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The gateway's configuration. Field ``x`` is read from ``QWEN_PROXY_X``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    upstream_url: str = "https://chat.qwen.ai"
+    #: one account's JWT (accounts.json in the data directory holds pools)
+    token: str | None = field(default=None, repr=False)
+    cookies: str | None = field(default=None, repr=False)
+    #: client keys; empty means no client auth (then only loopback binding is allowed)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    admin_key: str | None = field(default=None, repr=False)
+    data_dir: Path = field(default_factory=_default_data_dir)
+    #: "sqlite" (default), "memory", or a redis:// URL
+    store: str = "sqlite"
+    conversation_ttl: float = 30 * 24 * 3600.0
+    conversation_max_nodes: int = 1_000_000
+    #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
+    continue_from: str = "response_id"
+    max_body_bytes: int = 20 * 1024 * 1024
+    web_version: str = DEFAULT_WEB_VERSION
+    bx_v: str = DEFAULT_BX_V
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout: float = 10.0
+    #: until the upstream's first byte
+    first_byte_timeout: float = 60.0
+    #: between two reads once the stream runs (thinking can pause for long)
+    idle_timeout: float = 120.0
+    retries: int = 2
+    backoff_base: float = 0.25
+    backoff_max: float = 4.0
+    models_ttl: float = 300.0
+    #: "field" (delta.reasoning_content) or "think_tags" (<think>...</think> in content)
+    reasoning_output: str = "field"
+    account_max_concurrent: int = 4
+    account_min_interval: float = 0.0
+    keep_alive: int = 75
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``QWEN_PROXY_*`` variables, then apply explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("QWEN_PROXY_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some fields replaced (None leaves a field alone)."""
+        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError for values the gateway cannot run with."""
+        if not self.api_keys and self.host not in LOOPBACK_HOSTS:
+            raise SettingsError(
+                f"refusing to listen on {self.host} without client keys: anyone who can reach "
+                "it could use your Qwen accounts. Set QWEN_PROXY_API_KEYS (comma-separated) "
+                "or bind to 127.0.0.1."
+            )
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"QWEN_PROXY_PORT must be 0-65535, got {self.port}")
+        if not self.upstream_url.startswith(("http://", "https://")):
+            raise SettingsError("QWEN_PROXY_UPSTREAM_URL must start with http:// or https://")
+        if self.store not in ("sqlite", "memory") and not self.store.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise SettingsError(
+                f"QWEN_PROXY_STORE must be sqlite, memory or a redis:// URL, got {self.store!r}"
+            )
+        if self.continue_from not in ("response_id", "parent_id"):
+            raise SettingsError("QWEN_PROXY_CONTINUE_FROM must be response_id or parent_id")
+        if self.reasoning_output not in ("field", "think_tags"):
+            raise SettingsError("QWEN_PROXY_REASONING_OUTPUT must be field or think_tags")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
+        if self.retries < 0:
+            raise SettingsError("QWEN_PROXY_RETRIES must be 0 or more")
+
+    @property
+    def upstream_base(self) -> str:
+        """The upstream URL without a trailing slash."""
+        return self.upstream_url.rstrip("/")
+
+
+def _convert(name: str, raw: str, annotation: object) -> Any:
+    kind = str(annotation)
+    var = "QWEN_PROXY_" + name.upper()
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{var} must be a number, got {raw!r}") from None
+    return raw

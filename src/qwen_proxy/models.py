@@ -1,0 +1,185 @@
+"""The model catalog: the upstream's list, cached, with the gateway's name suffixes.
+
+``-thinking`` turns reasoning on, ``-fast`` turns it off, ``-search`` turns on web search
+(suffixes are a convention of Qwen gateways, unknown to the upstream). Parsing names and shaping
+the OpenAI list are pure functions; ``ModelCatalog`` adds the cache and the fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_proxy.errors import ModelNotFound
+
+SUFFIXES = ("-thinking", "-fast", "-search")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamModel:
+    """One upstream model and what it can do."""
+
+    id: str
+    name: str
+    created: int
+    thinking: bool
+    #: the model only works with thinking on (abilities.thinking == 4)
+    thinking_only: bool
+    search: bool
+    vision: bool
+    context_length: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """A client's model name mapped onto an upstream model and the modes its suffixes ask for."""
+
+    requested: str
+    upstream: UpstreamModel
+    #: True/False when a suffix decided it, None when the request decides
+    thinking: bool | None
+    search: bool
+
+
+def parse_upstream_models(items: Sequence[dict[str, Any]]) -> list[UpstreamModel]:
+    """Read the upstream's raw model items (protocol §5) into ``UpstreamModel``s."""
+    models = []
+    for item in items:
+        info = _dict(item.get("info"))
+        meta = _dict(info.get("meta"))
+        caps = _dict(meta.get("capabilities"))
+        abilities = _dict(meta.get("abilities"))
+        chat_types = _list(meta.get("chat_type"))
+        modality = _list(meta.get("modality"))
+        thinking_ability = abilities.get("thinking")
+        context = meta.get("max_context_length")
+        created = info.get("created_at") or 0
+        models.append(
+            UpstreamModel(
+                id=str(item["id"]),
+                name=str(item.get("name") or info.get("name") or item["id"]),
+                created=int(created) if isinstance(created, int | float) else 0,
+                thinking=bool(caps.get("thinking")) or thinking_ability in (1, 3, 4),
+                thinking_only=thinking_ability == 4,
+                search=bool(caps.get("search")) or "search" in chat_types,
+                vision=bool(caps.get("vision")) or "image" in modality,
+                context_length=int(context) if isinstance(context, int) else None,
+            )
+        )
+    return models
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def resolve_model(name: str, models: Sequence[UpstreamModel]) -> ResolvedModel:
+    """Map a client's model name (id or display name, any case, optional suffixes)."""
+    base = name.strip()
+    thinking: bool | None = None
+    search = False
+    changed = True
+    while changed:
+        changed = False
+        lower = base.lower()
+        for suffix in SUFFIXES:
+            if lower.endswith(suffix) and len(base) > len(suffix):
+                base = base[: -len(suffix)]
+                changed = True
+                if suffix == "-thinking":
+                    thinking = True
+                elif suffix == "-fast":
+                    thinking = False
+                else:
+                    search = True
+    wanted = base.lower()
+    for model in models:
+        if model.id.lower() == wanted or model.name.lower() == wanted:
+            if model.thinking_only and thinking is False:
+                thinking = True
+            return ResolvedModel(requested=name, upstream=model, thinking=thinking, search=search)
+    raise ModelNotFound(
+        f"The model '{name}' does not exist. GET /v1/models lists the available models.",
+        param="model",
+    )
+
+
+def openai_model(model: UpstreamModel, public_id: str, **variant: bool) -> dict[str, Any]:
+    """One entry of ``GET /v1/models`` in OpenAI's shape, plus capability information."""
+    entry: dict[str, Any] = {
+        "id": public_id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": "qwen",
+        "upstream_id": model.id,
+        "name": model.name,
+        "capabilities": {
+            "reasoning": variant.get("thinking", model.thinking_only),
+            "web_search": variant.get("search", False),
+            "vision": model.vision,
+        },
+    }
+    if model.context_length is not None:
+        entry["context_length"] = model.context_length
+    return entry
+
+
+def openai_model_entries(models: Sequence[UpstreamModel]) -> list[dict[str, Any]]:
+    """Every public model id: each base model and the variants its capabilities allow."""
+    entries = []
+    for model in models:
+        entries.append(openai_model(model, model.id))
+        if model.thinking and not model.thinking_only:
+            entries.append(openai_model(model, model.id + "-thinking", thinking=True))
+            entries.append(openai_model(model, model.id + "-fast", thinking=False))
+        if model.search:
+            entries.append(openai_model(model, model.id + "-search", search=True))
+    return entries
+
+
+class ModelCatalog:
+    """The upstream model list, fetched on demand and kept for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Sequence[dict[str, Any]]]],
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
+        self._models: list[UpstreamModel] | None = None
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def models(self) -> list[UpstreamModel]:
+        """The cached list, refreshed when older than the TTL (a failed refresh keeps the old)."""
+        if self._models is not None and self._clock() - self._fetched_at < self._ttl:
+            return self._models
+        async with self._lock:
+            if self._models is not None and self._clock() - self._fetched_at < self._ttl:
+                return self._models
+            try:
+                self._models = parse_upstream_models(await self._fetch())
+            except Exception:
+                if self._models is None:
+                    raise
+            self._fetched_at = self._clock()
+            return self._models
+
+    async def resolve(self, name: str) -> ResolvedModel:
+        """Resolve a client's model name, or raise ModelNotFound (404)."""
+        return resolve_model(name, await self.models())
+
+    async def entries(self) -> list[dict[str, Any]]:
+        """``GET /v1/models`` entries."""
+        return openai_model_entries(await self.models())
