@@ -1,0 +1,27 @@
+"""Errors of the account pool, in the gateway's hierarchy."""
+
+from __future__ import annotations
+
+from qwen_proxy.errors import ServiceUnavailable
+
+
+class NoAccountAvailable(ServiceUnavailable):
+    """No account can serve the request; the message says why, per state, in short."""
+
+    code = "no_account_available"
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        # nothing is expected back by itself: an operator must act, client retries cannot help
+        self.should_retry = None if retry_after is not None else False
+
+
+class OwnerUnavailable(ServiceUnavailable):
+    """The account that owns a chat cannot continue it now; the caller starts a new chat."""
+
+    code = "account_unavailable"
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"account {name} cannot continue this chat now: {reason}")
+        self.name = name
+        self.reason = reason

@@ -1,0 +1,250 @@
+"""The mutable state of one account, and its transitions as pure functions.
+
+All that changes while the gateway runs (health, cool-downs, in-flight count, pacing) lives in
+one frozen ``AccountState`` per account. Every change is a method returning a new state, so a
+store can apply it atomically (in memory now, Redis later) and the selection logic never
+touches storage. Times are on the pool's clock (monotonic by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
+
+
+class Health(StrEnum):
+    """Whether an account may serve at all (cool-downs come on top, per model)."""
+
+    ACTIVE = "active"
+    #: a captcha must be passed; back after new cookies or token are imported
+    QUARANTINED = "quarantined"
+    #: the token is expired or rejected and cannot be renewed automatically
+    DISABLED = "disabled"
+    #: the token is rejected and a sign-in with the stored password is under way
+    RENEWING = "renewing"
+
+
+class CooldownReason(StrEnum):
+    """Why an account rests for a while."""
+
+    RATE_LIMIT = "rate_limit"
+    EMPTY = "empty"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """A rest until ``until`` (pool clock) for ``reason``."""
+
+    until: float
+    reason: CooldownReason
+
+
+@dataclass(frozen=True)
+class CooldownPolicy:
+    """How long accounts rest after each kind of trouble."""
+
+    #: rate limit without a wait from the upstream: base * factor**(n-1), at most cap
+    rate_limit_base: float = 60.0
+    rate_limit_factor: float = 2.0
+    rate_limit_cap: float = 3600.0
+    #: empty streams are a soft rate limit: shorter, growing the same way
+    empty_base: float = 10.0
+    empty_factor: float = 2.0
+    empty_cap: float = 300.0
+    #: this many network/5xx failures in a row rest the account for transient_cooldown
+    transient_threshold: int = 3
+    transient_cooldown: float = 30.0
+
+    def rate_limit_wait(self, strikes: int) -> float:
+        """The rest after the ``strikes``-th rate limit in a row."""
+        return _grow(self.rate_limit_base, self.rate_limit_factor, self.rate_limit_cap, strikes)
+
+    def empty_wait(self, strikes: int) -> float:
+        """The rest after the ``strikes``-th empty stream in a row."""
+        return _grow(self.empty_base, self.empty_factor, self.empty_cap, strikes)
+
+
+def _grow(base: float, factor: float, cap: float, strikes: int) -> float:
+    return float(min(cap, base * factor ** max(0, strikes - 1)))
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """Everything about one account that changes at run time. Never mutated: see the methods."""
+
+    health: Health = Health.ACTIVE
+    #: bumped whenever the credentials change, so a late failure of an old token is not
+    #: blamed on the new one
+    generation: int = 0
+    in_flight: int = 0
+    last_started: float | None = None
+    requests: int = 0
+    failures: int = 0
+    transient_streak: int = 0
+    #: an account-wide rest (after repeated transient failures)
+    cooldown: Cooldown | None = None
+    #: rests for one model (rate limits and empty streams are counted per model)
+    model_cooldowns: Mapping[str, Cooldown] = field(default_factory=dict)
+    #: rate limits / empty streams in a row, keyed "<reason>:<model>"
+    strikes: Mapping[str, int] = field(default_factory=dict)
+    verify_url: str | None = None
+    #: for the operator: why the account is out of service, or a warning
+    message: str | None = None
+    last_sign_in: float | None = None
+
+    # -- questions ---------------------------------------------------------------------
+
+    def cooldown_for(self, model: str, now: float) -> Cooldown | None:
+        """The rest that keeps this account from serving ``model`` now (the longest), if any."""
+        rests = [c for c in (self.cooldown, self.model_cooldowns.get(model)) if c is not None]
+        rests = [c for c in rests if c.until > now]
+        return max(rests, key=lambda c: c.until) if rests else None
+
+    def can_serve(self, model: str, now: float) -> bool:
+        """Healthy and not resting for ``model`` (capacity and pacing not considered)."""
+        return self.health is Health.ACTIVE and self.cooldown_for(model, now) is None
+
+    def ready_at(self, now: float, max_concurrent: int, min_interval: float) -> float | None:
+        """When capacity and pacing allow a new request: None while at the concurrency cap."""
+        if self.in_flight >= max_concurrent:
+            return None
+        if self.last_started is None:
+            return now
+        return max(now, self.last_started + min_interval)
+
+    # -- transitions -------------------------------------------------------------------
+
+    def start(
+        self, model: str, now: float, max_concurrent: int, min_interval: float
+    ) -> AccountState | None:
+        """One more request in flight, or None when the account cannot take it now."""
+        if not self.can_serve(model, now):
+            return None
+        ready = self.ready_at(now, max_concurrent, min_interval)
+        if ready is None or ready > now:
+            return None
+        return replace(self, in_flight=self.in_flight + 1, last_started=now)
+
+    def finish(
+        self,
+        model: str,
+        outcome: Outcome,
+        now: float,
+        policy: CooldownPolicy,
+        *,
+        generation: int,
+        renewable: bool,
+        auth_message: str,
+    ) -> AccountState:
+        """One request over: count it and react to its outcome.
+
+        ``generation`` is the one the request started with: auth and captcha results of
+        credentials replaced meanwhile change nothing.
+        """
+        s = replace(self, in_flight=max(0, self.in_flight - 1), requests=self.requests + 1)
+        kind = outcome.kind
+        if kind is OutcomeKind.OK:
+            return s._succeeded(model)
+        s = replace(s, failures=s.failures + 1)
+        current = generation == self.generation
+        if kind is OutcomeKind.AUTH:
+            return s.rejected(auth_message, renewable=renewable) if current else s
+        if kind is OutcomeKind.CAPTCHA:
+            return s.quarantined(outcome.verify_url) if current else s
+        if kind is OutcomeKind.RATE_LIMIT:
+            return s._rest(model, CooldownReason.RATE_LIMIT, now, policy, outcome.retry_after)
+        if kind is OutcomeKind.EMPTY:
+            return s._rest(model, CooldownReason.EMPTY, now, policy, None)
+        return s._failed_transiently(now, policy)
+
+    def rejected(self, message: str, *, renewable: bool) -> AccountState:
+        """The token no longer works: sign in again when possible, else wait for the operator."""
+        if self.health in (Health.RENEWING, Health.DISABLED):
+            return self
+        health = Health.RENEWING if renewable else Health.DISABLED
+        return replace(self, health=health, message=message)
+
+    def quarantined(self, verify_url: str | None) -> AccountState:
+        """A captcha stands in the way: out of service until new credentials arrive."""
+        url = verify_url or self.verify_url
+        where = f" at {url}" if url else ""
+        message = (
+            f"needs captcha verification{where}; pass it in a browser signed in to this "
+            "account, then import its cookies (`qwen-proxy accounts import-cookies`)"
+        )
+        return replace(self, health=Health.QUARANTINED, verify_url=url, message=message)
+
+    def abandoned(self) -> AccountState:
+        """A request given up by its client: it leaves, nothing is learned about the account."""
+        return replace(self, in_flight=max(0, self.in_flight - 1))
+
+    def signing_in(self, now: float) -> AccountState:
+        """A sign-in attempt starts now (per-account sign-ins are spaced from this time)."""
+        return replace(self, last_sign_in=now)
+
+    def renewed(self) -> AccountState:
+        """A fresh token from sign-in: back in service unless a captcha still stands."""
+        health = self.health if self.health is Health.QUARANTINED else Health.ACTIVE
+        message = self.message if health is Health.QUARANTINED else None
+        return replace(self, health=health, generation=self.generation + 1, message=message)
+
+    def renewal_failed(self, message: str) -> AccountState:
+        """Sign-in failed: a rejected account is disabled; a working one keeps working, warned."""
+        health = Health.DISABLED if self.health is Health.RENEWING else self.health
+        return replace(self, health=health, message=message)
+
+    def credentials_replaced(self) -> AccountState:
+        """The operator gave new credentials: back in service, earlier trouble forgotten."""
+        return replace(
+            self,
+            health=Health.ACTIVE,
+            generation=self.generation + 1,
+            verify_url=None,
+            message=None,
+            cooldown=None,
+            transient_streak=0,
+        )
+
+    def warned(self, message: str | None) -> AccountState:
+        """Attach or clear an operator message without changing health."""
+        return replace(self, message=message)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _succeeded(self, model: str) -> AccountState:
+        strikes = {k: v for k, v in self.strikes.items() if k.split(":", 1)[1] != model}
+        return replace(self, transient_streak=0, strikes=strikes)
+
+    def _rest(
+        self,
+        model: str,
+        reason: CooldownReason,
+        now: float,
+        policy: CooldownPolicy,
+        given_wait: float | None,
+    ) -> AccountState:
+        key = f"{reason}:{model}"
+        strikes = {**self.strikes, key: self.strikes.get(key, 0) + 1}
+        if given_wait is not None and given_wait > 0:
+            wait = given_wait
+        elif reason is CooldownReason.RATE_LIMIT:
+            wait = policy.rate_limit_wait(strikes[key])
+        else:
+            wait = policy.empty_wait(strikes[key])
+        rests = {m: c for m, c in self.model_cooldowns.items() if c.until > now}
+        previous = rests.get(model)
+        # a shorter rest reported by a request started earlier must not cut a longer one
+        if previous is None or previous.until < now + wait:
+            rests[model] = Cooldown(now + wait, reason)
+        return replace(self, strikes=strikes, model_cooldowns=rests)
+
+    def _failed_transiently(self, now: float, policy: CooldownPolicy) -> AccountState:
+        streak = self.transient_streak + 1
+        if streak < policy.transient_threshold:
+            return replace(self, transient_streak=streak)
+        rest = Cooldown(now + policy.transient_cooldown, CooldownReason.TRANSIENT)
+        return replace(self, transient_streak=0, cooldown=rest)
