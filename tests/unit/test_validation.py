@@ -561,16 +561,12 @@ def test_system_and_developer_text_parts_are_accepted() -> None:
 
 
 def test_tool_call_round_trip_is_parsed() -> None:
-    call = {
-        "id": "call_1",
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
-    }
+    weather = call(id="call_1", function={"name": "get_weather", "arguments": '{"city":"Oslo"}'})
     messages = [
         USER,
-        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "assistant", "content": None, "tool_calls": [weather]},
         {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "-3C"}]},
-    ]  # fmt: skip
+    ]
     _, assistant, result = parse(body(messages=messages, tools=[WEATHER_TOOL])).messages
     assert assistant == ChatMessage(
         role="assistant",

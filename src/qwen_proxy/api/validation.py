@@ -205,64 +205,77 @@ def _messages(value: object) -> tuple[ChatMessage, ...]:
         raise _type_error("messages", "an array", value)
     if not value:
         raise _empty_array("messages")
-    return tuple(_message(item, f"messages[{i}]") for i, item in enumerate(value))
+    return tuple(_message(item, i) for i, item in enumerate(value))
 
 
-def _message(item: object, path: str) -> ChatMessage:
+def _message(item: object, i: int) -> ChatMessage:
+    # the common case (known role, string content) formats no parameter path at all
     if not isinstance(item, dict):
-        raise _type_error(path, "an object", item)
-    role = _role(item.get("role"), f"{path}.role")
-    name = _opt_str(item, "name", f"{path}.")
+        raise _type_error(f"messages[{i}]", "an object", item)
+    raw_role = item.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
+    if role is None:
+        raise _bad_role(raw_role, f"messages[{i}].role")
+    name = item.get("name")
+    if name is not None and not isinstance(name, str):
+        raise _type_error(f"messages[{i}].name", "a string", name)
     content = item.get("content")
 
     if role == "assistant":
-        tool_calls = _tool_calls(item.get("tool_calls"), f"{path}.tool_calls")
+        tool_calls = _tool_calls(item.get("tool_calls"), i)
         reasoning = item.get("reasoning_content")
         if not isinstance(reasoning, str):
             reasoning = item.get("reasoning")
         if content is None and not tool_calls:
-            raise _missing(f"{path}.content")
-        text = "" if content is None else _content(content, f"{path}.content", _ASSISTANT_PARTS)[0]
+            raise _missing(f"messages[{i}].content")
         return ChatMessage(
             role=role,
-            text=text,
+            text=_text(content, i, _ASSISTANT_PARTS),
             name=name,
             tool_calls=tool_calls,
             reasoning=reasoning if isinstance(reasoning, str) else None,
         )
 
     if content is None:
-        raise _missing(f"{path}.content")
+        raise _missing(f"messages[{i}].content")
     if role == "user":
-        text, images = _content(content, f"{path}.content", _USER_PARTS)
+        if isinstance(content, str):
+            return ChatMessage(role=role, text=content, name=name)
+        text, images = _content(content, f"messages[{i}].content", _USER_PARTS)
         return ChatMessage(role=role, text=text, images=images, name=name)
-    text = _content(content, f"{path}.content", _TEXT_PARTS)[0]
+    text = _text(content, i, _TEXT_PARTS)
     if role == "tool":
         tool_call_id = item.get("tool_call_id")
-        if tool_call_id is None:
-            raise _missing(f"{path}.tool_call_id")
         if not isinstance(tool_call_id, str):
-            raise _type_error(f"{path}.tool_call_id", "a string", tool_call_id)
+            param = f"messages[{i}].tool_call_id"
+            if tool_call_id is None:
+                raise _missing(param)
+            raise _type_error(param, "a string", tool_call_id)
         return ChatMessage(role=role, text=text, name=name, tool_call_id=tool_call_id)
     return ChatMessage(role=role, text=text, name=name)
 
 
-def _role(value: object, param: str) -> Role:
+def _text(content: object, i: int, allowed: tuple[str, ...]) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return _content(content, f"messages[{i}].content", allowed)[0]
+
+
+def _bad_role(value: object, param: str) -> InvalidRequest:
     if value is None:
-        raise _missing(param)
+        return _missing(param)
     if not isinstance(value, str):
-        raise _type_error(param, "a string", value)
-    role = _ROLES.get(value)
-    if role is not None:
-        return role
+        return _type_error(param, "a string", value)
     if value == "function":
-        raise InvalidRequest(
+        return InvalidRequest(
             "Invalid value: 'function'. The 'function' role is deprecated and not supported: "
             "send tool results as messages with role 'tool' and a 'tool_call_id'.",
             param=param,
             code="invalid_value",
         )
-    raise _invalid_value(param, value, _ROLE_NAMES)
+    return _invalid_value(param, value, _ROLE_NAMES)
 
 
 def _content(
@@ -319,9 +332,10 @@ def _image(value: object, path: str) -> ImagePart:
     return ImagePart(url=url, detail=detail)
 
 
-def _tool_calls(value: object, path: str) -> tuple[ToolCall, ...]:
+def _tool_calls(value: object, i: int) -> tuple[ToolCall, ...]:
     if value is None:
         return ()
+    path = f"messages[{i}].tool_calls"
     if not isinstance(value, list):
         raise _type_error(path, "an array", value)
     if not value:
