@@ -38,12 +38,14 @@ def body(**fields: Any) -> dict[str, Any]:
 
 
 def parse(request: object, content_type: str | None = "application/json") -> ChatRequest:
+    """Serialize ``request`` and validate it under a generous size limit."""
     return parse_chat_request(
         orjson.dumps(request), content_type=content_type, max_body_bytes=LIMIT
     )
 
 
 def rejection(request: object) -> InvalidRequest:
+    """The 400 error ``request`` is rejected with."""
     with pytest.raises(InvalidRequest) as caught:
         parse(request)
     error = caught.value
@@ -53,6 +55,7 @@ def rejection(request: object) -> InvalidRequest:
 
 
 def assert_rejected(request: object, param: str | None, code: str) -> InvalidRequest:
+    """Assert ``request`` fails with a 400 naming ``param`` with ``code``; return the error."""
     error = rejection(request)
     assert (error.param, error.code) == (param, code), error.message
     return error
@@ -451,6 +454,7 @@ def test_invalid_stop_is_rejected(stop: object, param: str, code: str) -> None:
 
 
 def tool(name: str = "get_weather", **function: object) -> dict[str, object]:
+    """A function tool definition called ``name`` with extra ``function`` fields."""
     return {"type": "function", "function": {"name": name, **function}}
 
 
@@ -706,6 +710,7 @@ TOP_LEVEL = st.sampled_from(["stream", "stop", "n", "tools", "tool_choice", "tem
 
 
 def outcome(request: object) -> ChatRequest | GatewayError:
+    """The parsed request, or the gateway error it was rejected with."""
     try:
         return parse(request)
     except GatewayError as error:
