@@ -1,0 +1,178 @@
+"""The test hook: admin routes under ``/__emulator__/`` (never recorded, no auth).
+
+``EmulatorHandle`` in ``testing.py`` is the client of these routes, so tests can drive an
+emulator in this process or in another one the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from aiohttp import web
+
+from qwen_proxy.emulator.config import Account
+from qwen_proxy.emulator.faults import UnknownFault, fault_from_params
+from qwen_proxy.emulator.routes import json_body
+from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
+
+PREFIX = "/__emulator__"
+
+
+def _ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """An account as the admin routes show it (test data: the token is included)."""
+    return {
+        "email": account.email,
+        "password": account.password,
+        "user_id": account.user_id,
+        "name": account.name,
+        "token": account.token,
+    }
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await json_body(request)
+    return body if isinstance(body, dict) else {}
+
+
+def _account(state: EmulatorState, email: Any) -> Account:
+    account = state.by_email(str(email))
+    if account is None:
+        raise web.HTTPNotFound(text=f"no account {email}")
+    return account
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """``POST faults`` ``{name, params?, account?, chat_id?, route?, times?}`` → ``{id}``."""
+    body = await _object(request)
+    params = dict(body.get("params") or {})
+    for key in ("account", "chat_id", "route", "times"):
+        if body.get(key) is not None:
+            params[key] = body[key]
+    try:
+        fault = fault_from_params(str(body.get("name")), params)
+    except UnknownFault as exc:
+        return _ok({"error": str(exc)}, status=400)
+    return _ok({"id": request.app[STATE_KEY].faults.add(fault)})
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """``GET faults``."""
+    return _ok([f.to_json() for f in request.app[STATE_KEY].faults.active()])
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """``DELETE faults`` (all) or ``DELETE faults/<id>``."""
+    board = request.app[STATE_KEY].faults
+    fault_id = request.match_info.get("fault_id")
+    if fault_id is None:
+        board.clear()
+        return _ok({"removed": True})
+    return _ok({"removed": board.remove(fault_id)})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    """``GET requests?path_contains=``."""
+    items = request.app[STATE_KEY].log.items(request.query.get("path_contains"))
+    return _ok([item.to_json() for item in items])
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    """``DELETE requests``."""
+    request.app[STATE_KEY].log.clear()
+    return _ok({"cleared": True})
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    """``GET accounts``."""
+    return _ok([account_json(a) for a in request.app[STATE_KEY].accounts.values()])
+
+
+async def add_account(request: web.Request) -> web.Response:
+    """``POST accounts`` ``{email, password, name?}`` → the account with its token."""
+    body = await _object(request)
+    state = request.app[STATE_KEY]
+    if not body.get("email") or state.by_email(str(body["email"])) is not None:
+        return _ok({"error": "email missing or taken"}, status=400)
+    account = Account(
+        str(body["email"]), str(body.get("password", "")), name=str(body.get("name", ""))
+    )
+    return _ok(account_json(state.add_account(account)))
+
+
+async def expire_account_token(request: web.Request) -> web.Response:
+    """``POST accounts/expire`` ``{email}``: the current token now answers as expired."""
+    state = request.app[STATE_KEY]
+    account = _account(state, (await _object(request)).get("email"))
+    old = account.token
+    return _ok({"expired": old, "token": state.expire(account)})
+
+
+async def mint(request: web.Request) -> web.Response:
+    """``POST tokens`` ``{email, exp?}``: a token with any ``exp`` (past = really expired)."""
+    state = request.app[STATE_KEY]
+    body = await _object(request)
+    account = _account(state, body.get("email"))
+    exp = body.get("exp")
+    return _ok({"token": state.mint(account, int(exp) if exp is not None else None)})
+
+
+async def chats(request: web.Request) -> web.Response:
+    """``GET chats?account=<email>``: every chat of that account, with its tree."""
+    state = request.app[STATE_KEY]
+    account = _account(state, request.query.get("account"))
+    return _ok([chat.detail() for chat in state.chats.of(account.user_id)])
+
+
+async def knobs(request: web.Request) -> web.Response:
+    """``GET knobs`` or ``POST knobs`` ``{ttfb?, event_delay?, ...}`` → the knobs now."""
+    state = request.app[STATE_KEY]
+    if request.method == "POST":
+        changes = await _object(request)
+        names = {f.name for f in dataclasses.fields(state.knobs)}
+        unknown = set(changes) - names
+        if unknown:
+            return _ok({"error": f"unknown knobs {sorted(unknown)}"}, status=400)
+        state.knobs = dataclasses.replace(state.knobs, **changes)
+    return _ok(dataclasses.asdict(state.knobs))
+
+
+async def reset(request: web.Request) -> web.Response:
+    """``POST reset``: no faults, no records, no chats, the configured knobs (accounts stay)."""
+    state = request.app[STATE_KEY]
+    state.faults.clear()
+    state.log.clear()
+    state.chats.clear()
+    state.expired_tokens.clear()
+    state.knobs = state.config.knobs()
+    return _ok({"reset": True})
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET health``: alive, and the server clock."""
+    return _ok({"ok": True, "time": time.time()})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    """Register the admin routes on ``app``."""
+    r = app.router
+    r.add_post(f"{PREFIX}/faults", add_fault)
+    r.add_get(f"{PREFIX}/faults", list_faults)
+    r.add_delete(f"{PREFIX}/faults", clear_faults)
+    r.add_delete(f"{PREFIX}/faults/{{fault_id}}", clear_faults)
+    r.add_get(f"{PREFIX}/requests", list_requests)
+    r.add_delete(f"{PREFIX}/requests", clear_requests)
+    r.add_get(f"{PREFIX}/accounts", list_accounts)
+    r.add_post(f"{PREFIX}/accounts", add_account)
+    r.add_post(f"{PREFIX}/accounts/expire", expire_account_token)
+    r.add_post(f"{PREFIX}/tokens", mint)
+    r.add_get(f"{PREFIX}/chats", chats)
+    r.add_get(f"{PREFIX}/knobs", knobs)
+    r.add_post(f"{PREFIX}/knobs", knobs)
+    r.add_post(f"{PREFIX}/reset", reset)
+    r.add_get(f"{PREFIX}/health", health)

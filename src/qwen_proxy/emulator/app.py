@@ -1,0 +1,53 @@
+"""``create_app(config)``: the aiohttp application of one emulator instance."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from qwen_proxy.emulator.admin import PREFIX, add_admin_routes
+from qwen_proxy.emulator.config import EmulatorConfig
+from qwen_proxy.emulator.guard import ConnectionAborted
+from qwen_proxy.emulator.records import RecordedRequest, redact
+from qwen_proxy.emulator.routes import add_routes
+from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def record_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep every service request (not the admin ones) for tests, unless recording is off."""
+    state = request.app[STATE_KEY]
+    if state.knobs.record and not request.path.startswith(PREFIX):
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        item = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=redact(dict(request.headers)),
+            json=body,
+        )
+        request["record"] = item
+        state.log.add(item)
+    try:
+        return await handler(request)
+    except ConnectionAborted:
+        # the transport is gone; aiohttp drops whatever is returned
+        return web.Response(status=204)
+
+
+def create_app(config: EmulatorConfig | None = None) -> web.Application:
+    """The emulator as an aiohttp app; its state is ``app[STATE_KEY]``."""
+    config = config or EmulatorConfig.default()
+    app = web.Application(middlewares=[record_requests], client_max_size=config.max_upload + 65536)
+    app[STATE_KEY] = EmulatorState.from_config(config)
+    add_routes(app)
+    add_admin_routes(app)
+    return app

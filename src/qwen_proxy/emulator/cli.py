@@ -1,0 +1,119 @@
+"""``qwen-proxy emulator``: serve the offline service on a port; print the URL and an account."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from qwen_proxy.emulator.app import create_app
+from qwen_proxy.emulator.config import Account, EmulatorConfig
+from qwen_proxy.emulator.faults import UnknownFault, parse_cli_fault
+from qwen_proxy.emulator.state import STATE_KEY
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's flags to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=0, help="ids, deltas and wire cuts")
+    parser.add_argument("--accounts", type=int, default=1, help="N sample accounts")
+    parser.add_argument(
+        "--accounts-file", type=Path, help='JSON list of {"email", "password", "name"?}'
+    )
+    parser.add_argument("--ttfb", type=float, default=0.0, help="seconds before the first byte")
+    parser.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
+    parser.add_argument("--delta-max", type=int, default=6, help="max characters per delta")
+    parser.add_argument("--answer-length", type=int, help="default answers of N characters")
+    parser.add_argument("--no-fragment", action="store_true", help="write whole events")
+    parser.add_argument("--no-record", action="store_true", help="do not record requests")
+    parser.add_argument(
+        "--auth-error",
+        choices=["detail", "unauthorized"],
+        default="detail",
+        help="401 {detail} or 200 Unauthorized for bad tokens",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:k=v,...]",
+        help="a global fault (repeatable); k may be account, chat_id, route, times",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """The config the flags describe."""
+    if args.accounts_file is not None:
+        items = json.loads(args.accounts_file.read_text())
+        accounts = [Account(i["email"], i["password"], name=i.get("name", "")) for i in items]
+    else:
+        accounts = EmulatorConfig.default().accounts
+        accounts += [
+            Account(f"user{i}@example.com", f"password-{i}") for i in range(2, args.accounts + 1)
+        ]
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        accounts=accounts,
+        fragment=not args.no_fragment,
+        ttfb=args.ttfb,
+        event_delay=args.event_delay,
+        record=not args.no_record,
+        delta_max=args.delta_max,
+        answer_length=args.answer_length,
+        auth_error_form=args.auth_error,
+        faults=list(args.fault),
+    )
+
+
+async def serve(config: EmulatorConfig) -> None:
+    """Serve until cancelled; prints the URL and the first account."""
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    account = next(iter(app[STATE_KEY].accounts.values()))
+    # sample test data, not a real credential: printing it is the point
+    print(f"qwen emulator on http://{config.host}:{port}", flush=True)
+    print(f"account: {account.email} / {account.password}", flush=True)
+    print(f"token: {account.token}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the emulator the flags describe; the process exit code."""
+    try:
+        for text in args.fault:
+            parse_cli_fault(text)
+        config = config_from_args(args)
+    except (UnknownFault, OSError, ValueError, KeyError) as exc:
+        print(f"emulator: {exc}")
+        return 2
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(serve(config))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qwen_proxy.emulator``."""
+    parser = argparse.ArgumentParser(prog="qwen-proxy emulator", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

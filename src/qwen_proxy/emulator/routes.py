@@ -1,0 +1,244 @@
+"""The service routes besides completions: chats, models, auth, uploads (spec §1)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from qwen_proxy.emulator import bodies
+from qwen_proxy.emulator.completion import completions
+from qwen_proxy.emulator.guard import fault_answer, guard
+from qwen_proxy.emulator.models import MODELS, find_model
+from qwen_proxy.emulator.state import STATE_KEY, StoredFile
+from qwen_proxy.emulator.tree import Chat
+
+SIGNIN_FAILED = (
+    "The email or password provided is incorrect. Please check for typos and try logging in again."
+)
+PAGE_SIZE = 20
+
+
+async def json_body(request: web.Request) -> Any:
+    """The parsed JSON body, or None when there is none or it is not JSON."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def new_chat(request: web.Request) -> web.Response:
+    """``POST /api/v2/chats/new``: an empty chat owned by the caller; unknown fields ignored."""
+    gate = await guard(request, "new_chat")
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    body = await json_body(request)
+    body = body if isinstance(body, dict) else {}
+    models = body.get("models")
+    wanted = models[0] if isinstance(models, list) and models and isinstance(models[0], str) else ""
+    now = state.now()
+    chat = Chat(
+        id=state.new_id(),
+        owner=account.user_id,
+        title=str(body.get("title") or "New Chat"),
+        chat_type=str(body.get("chat_type") or "t2t"),
+        model=find_model(wanted) or wanted or "qwen3.7-plus",
+        created_at=now,
+        updated_at=now,
+    )
+    state.chats.create(chat)
+    return bodies.json_response(
+        {"success": True, "request_id": state.new_id(), "data": {"id": chat.id}}
+    )
+
+
+async def models(request: web.Request) -> web.Response:
+    """``GET /api/models`` and ``/api/v2/models/``: the fixture list, ``{"data": [...]}``."""
+    gate = await guard(request, "models")
+    if isinstance(gate, web.Response):
+        return gate
+    return bodies.json_response({"data": MODELS})
+
+
+def user_object(account: Any, token: str, expires_at: int) -> dict[str, Any]:
+    """The logged-in user as the auth routes show it."""
+    return {
+        "id": account.user_id,
+        "email": account.email,
+        "name": account.name,
+        "role": "user",
+        "profile_image_url": "/user.png",
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": expires_at,
+        "permissions": {"chat": {"file_upload": True, "delete": True}},
+        "tier": "normal",
+    }
+
+
+async def auth_verify(request: web.Request) -> web.Response:
+    """``GET /api/v1/auths/``: who the token belongs to."""
+    gate = await guard(request, "auth_verify")
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    return bodies.json_response(
+        user_object(account, account.token, state.now() + state.config.token_ttl)
+    )
+
+
+async def signin(request: web.Request) -> web.Response:
+    """``POST /api/v1/auths/signin``: email + SHA-256 hex of the password → a fresh token."""
+    answer = await fault_answer(request, "signin")
+    if isinstance(answer, web.Response):
+        return answer
+    state = request.app[STATE_KEY]
+    body = await json_body(request)
+    body = body if isinstance(body, dict) else {}
+    account = state.by_email(str(body.get("email", "")))
+    password = str(body.get("password", "")).lower()
+    if account is None or password != hashlib.sha256(account.password.encode()).hexdigest():
+        return bodies.json_response({"detail": SIGNIN_FAILED}, status=400)
+    account.token = state.mint(account)
+    return bodies.json_response(
+        user_object(account, account.token, state.now() + state.config.token_ttl)
+    )
+
+
+async def chat_list(request: web.Request) -> web.Response:
+    """``GET /api/v2/chats/?page=N``: the caller's chats, newest first, paged."""
+    gate = await guard(request, "chat_list")
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+        size = max(1, int(request.query.get("limit", str(PAGE_SIZE))))
+    except ValueError:
+        return bodies.app_error(state.new_id(), "Bad_Request", "Invalid page")
+    chats = state.chats.of(account.user_id)[(page - 1) * size : page * size]
+    return bodies.json_response(
+        {"success": True, "request_id": state.new_id(), "data": [c.summary() for c in chats]}
+    )
+
+
+async def chat_detail(request: web.Request) -> web.Response:
+    """``GET /api/v2/chats/<id>``: the chat with its whole message tree."""
+    chat_id = request.match_info["chat_id"]
+    gate = await guard(request, "chat_detail", chat_id)
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    chat = state.chats.get(account.user_id, chat_id)
+    if chat is None:
+        return bodies.app_error(state.new_id(), "Not_Found", "Chat not found")
+    return bodies.json_response(
+        {"success": True, "request_id": state.new_id(), "data": chat.detail()}
+    )
+
+
+async def delete_chat(request: web.Request) -> web.Response:
+    """``DELETE /api/v2/chats/<id>``."""
+    chat_id = request.match_info["chat_id"]
+    gate = await guard(request, "delete_chat", chat_id)
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    if not state.chats.delete(account.user_id, chat_id):
+        return bodies.app_error(state.new_id(), "Not_Found", "Chat not found")
+    return bodies.json_response(
+        {"success": True, "request_id": state.new_id(), "data": {"status": True}}
+    )
+
+
+async def delete_all(request: web.Request) -> web.Response:
+    """``DELETE /api/v2/chats/``: every chat of the caller."""
+    gate = await guard(request, "delete_all")
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    state.chats.delete_all(account.user_id)
+    return bodies.json_response(
+        {"success": True, "request_id": state.new_id(), "data": {"status": True}}
+    )
+
+
+async def sts_token(request: web.Request) -> web.Response:
+    """``POST /api/v{1,2}/files/getstsToken``: an upload slot at a local ``file_url``."""
+    gate = await guard(request, "sts_token")
+    if isinstance(gate, web.Response):
+        return gate
+    account, _ = gate
+    state = request.app[STATE_KEY]
+    body = await json_body(request)
+    body = body if isinstance(body, dict) else {}
+    filename = str(body.get("filename") or "upload.bin").replace("/", "_")
+    file_id = state.new_id()
+    state.files[file_id] = StoredFile(account.user_id, filename)
+    origin = f"{request.scheme}://{request.host}"
+    creds = {
+        "access_key_id": "STS.emulator",
+        "access_key_secret": "emulator-secret",
+        "security_token": "emulator-security-token",
+        "file_url": f"{origin}/__files__/{file_id}/{filename}",
+        "file_path": f"{account.user_id}/{file_id}_{filename}",
+        "file_id": file_id,
+        "bucketname": "qwen-webui-prod",
+        "region": "oss-emulator",
+    }
+    if request.path.startswith("/api/v1/"):
+        return bodies.json_response(creds)
+    data = {**creds, "endpoint": origin}
+    return bodies.json_response({"success": True, "request_id": state.new_id(), "data": data})
+
+
+async def put_file(request: web.Request) -> web.Response:
+    """``PUT <file_url>``: store the bytes of an upload slot (no signature check)."""
+    state = request.app[STATE_KEY]
+    slot = state.files.get(request.match_info["file_id"])
+    if slot is None:
+        return web.Response(status=404, text="NoSuchUpload")
+    data = await request.read()
+    if len(data) > state.config.max_upload:
+        return web.Response(status=413, text="EntityTooLarge")
+    slot.data = data
+    slot.content_type = request.headers.get("Content-Type", slot.content_type)
+    return web.Response(status=200)
+
+
+async def get_file(request: web.Request) -> web.Response:
+    """``GET <file_url>``: the uploaded bytes."""
+    slot = request.app[STATE_KEY].files.get(request.match_info["file_id"])
+    if slot is None or slot.data is None:
+        return web.Response(status=404, text="NoSuchKey")
+    return web.Response(body=slot.data, content_type=slot.content_type)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every service route on ``app``."""
+    app.router.add_post("/api/v2/chats/new", new_chat)
+    app.router.add_post("/api/v2/chat/completions", completions)
+    for path in ("/api/models", "/api/v2/models/", "/api/v2/models"):
+        app.router.add_get(path, models)
+    for path in ("/api/v1/auths/", "/api/v1/auths"):
+        app.router.add_get(path, auth_verify)
+    app.router.add_post("/api/v1/auths/signin", signin)
+    for path in ("/api/v2/chats/", "/api/v2/chats"):
+        app.router.add_get(path, chat_list)
+        app.router.add_delete(path, delete_all)
+    app.router.add_get("/api/v2/chats/{chat_id}", chat_detail)
+    app.router.add_delete("/api/v2/chats/{chat_id}", delete_chat)
+    for path in ("/api/v1/files/getstsToken", "/api/v2/files/getstsToken"):
+        app.router.add_post(path, sts_token)
+    app.router.add_put("/__files__/{file_id}/{filename}", put_file)
+    app.router.add_get("/__files__/{file_id}/{filename}", get_file)

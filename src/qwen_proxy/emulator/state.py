@@ -1,0 +1,132 @@
+"""The mutable world of one emulator: accounts, tokens, chats, faults, records, files, ids."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+from qwen_proxy.emulator.config import Account, EmulatorConfig, Knobs
+from qwen_proxy.emulator.faults import FaultBoard, parse_cli_fault
+from qwen_proxy.emulator.records import RequestLog
+from qwen_proxy.emulator.tokens import TokenRejected, mint_token, read_token
+from qwen_proxy.emulator.tree import ChatStore
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state")
+
+
+@dataclass
+class AuthFailure:
+    """Why a request is not authenticated."""
+
+    reason: Literal["missing", "expired", "invalid"]
+
+
+@dataclass
+class StoredFile:
+    """An upload slot handed out by the STS route."""
+
+    owner: str
+    filename: str
+    content_type: str = "application/octet-stream"
+    data: bytes | None = None
+
+
+@dataclass
+class EmulatorState:
+    """Everything the routes share; built once per app by ``from_config``."""
+
+    config: EmulatorConfig
+    knobs: Knobs
+    accounts: dict[str, Account] = field(default_factory=dict)
+    chats: ChatStore = field(default_factory=ChatStore)
+    faults: FaultBoard = field(default_factory=FaultBoard)
+    log: RequestLog = field(default_factory=lambda: RequestLog(2000))
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    #: tokens answered as expired although their ``exp`` is in the future (``expire_token``)
+    expired_tokens: set[str] = field(default_factory=set)
+    ids: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, config: EmulatorConfig) -> EmulatorState:
+        """A fresh state: tokens minted, global faults switched on."""
+        state = cls(
+            config=config,
+            knobs=config.knobs(),
+            log=RequestLog(config.record_limit),
+            ids=random.Random(f"ids:{config.seed}"),
+        )
+        for account in config.accounts:
+            state.add_account(account)
+        for text in config.faults:
+            state.faults.add(parse_cli_fault(text))
+        return state
+
+    def now(self) -> int:
+        """The timestamp replies carry."""
+        fixed = self.config.fixed_time
+        return fixed if fixed is not None else int(time.time())
+
+    def new_id(self) -> str:
+        """A UUIDv4 from the seeded generator (same seed + same requests = same ids)."""
+        return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))
+
+    def mint(self, account: Account, exp: int | None = None) -> str:
+        """A token for ``account``; ``exp`` defaults to now + the configured lifetime."""
+        exp = exp if exp is not None else int(time.time()) + self.config.token_ttl
+        return mint_token(self.config.secret, account.user_id, account.last_password_change, exp)
+
+    def add_account(self, account: Account) -> Account:
+        """Know one more account and give it a fresh token."""
+        account.token = self.mint(account)
+        self.accounts[account.user_id] = account
+        return account
+
+    def by_email(self, email: str) -> Account | None:
+        """The account with this email."""
+        return next((a for a in self.accounts.values() if a.email == email), None)
+
+    def expire(self, account: Account) -> str:
+        """Answer the current token as expired from now on; returns a new valid token."""
+        self.expired_tokens.add(account.token)
+        account.token = self.mint(account)
+        return account.token
+
+    def authenticate(self, request: web.Request) -> Account | AuthFailure:
+        """The account of a Bearer header or a ``token`` cookie (the header wins)."""
+        token = bearer(request) or request.cookies.get("token")
+        if not token:
+            return AuthFailure("missing")
+        try:
+            claims = read_token(self.config.secret, token, time.time())
+        except TokenRejected as exc:
+            return AuthFailure(exc.reason)
+        account = self.accounts.get(claims.user_id)
+        if account is None or account.last_password_change != claims.last_password_change:
+            return AuthFailure("invalid")
+        if token in self.expired_tokens:
+            return AuthFailure("expired")
+        return account
+
+    def peek_email(self, request: web.Request) -> str | None:
+        """The email a request claims to be, without checking expiry (for fault scoping)."""
+        token = bearer(request) or request.cookies.get("token")
+        if not token:
+            return None
+        try:
+            claims = read_token(self.config.secret, token, None)
+        except TokenRejected:
+            return None
+        account = self.accounts.get(claims.user_id)
+        return account.email if account else None
+
+
+def bearer(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
