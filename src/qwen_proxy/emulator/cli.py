@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -99,14 +100,16 @@ def run(args: argparse.Namespace) -> int:
     except (UnknownFault, OSError, ValueError, KeyError) as exc:
         print(f"emulator: {exc}")
         return 2
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
 
-        runner = uvloop.run
+        factory = uvloop.new_event_loop
     except ImportError:
-        runner = asyncio.run
+        pass  # plain asyncio is slower but works
     try:
-        runner(serve(config))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(config))
     except KeyboardInterrupt:
         return 0
     return 0
