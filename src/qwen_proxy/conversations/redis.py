@@ -1,0 +1,333 @@
+"""A store several gateway instances share: nodes live in one Redis (standalone or Sentinel).
+
+Layout under ``prefix`` (default ``qwen-proxy:``):
+
+- ``<prefix>node:<key>``: one string, orjson of the node's fields, expiring ``ttl`` seconds
+  after the node was last used (``put`` and ``touch`` reset the expiry);
+- ``<prefix>used``: a sorted set of node keys scored by ``last_used_at``, the recency index
+  behind LRU eviction, ``list``, ``count`` and ``purge``.
+
+Every write is one Lua script or one MULTI/EXEC, so the value and the index never disagree,
+whichever gateway wrote last. A lookup is one round trip (MGET + ZMSCORE in a pipeline). The
+index score is the truth for ``last_used_at``: ``touch`` moves the score and the expiry without
+rewriting the value. When a value expires, its index entry stays until evicted or purged (it
+is counted by ``count`` like an expired SQLite row); eviction pops the oldest entries first,
+so those go before any live node.
+
+Redis down: every call fails within about ``socket_timeout`` with ``ServiceUnavailable``
+(code ``store_unavailable``), ``ping`` answers False, and the pool reconnects by itself when
+Redis is back. Keys outside one hash slot are touched by the scripts, so Redis Cluster is not
+supported.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar, cast
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, ConnectionError, RedisError, TimeoutError
+
+from qwen_proxy.conversations.store import (
+    DEFAULT_MAX_NODES,
+    DEFAULT_TTL,
+    ConversationStore,
+    Node,
+)
+from qwen_proxy.errors import ServiceUnavailable
+
+_T = TypeVar("_T")
+
+DEFAULT_PREFIX = "qwen-proxy:"
+#: entries deleted per script call by purge, so one call never blocks Redis for long
+_PURGE_BATCH = 1000
+#: expired index entries a put also clears, bounded for the same reason
+_PUT_SWEEP = 20
+
+# KEYS: node, used. ARGV: value, px, score, key, max_nodes, node prefix, cutoff, sweep.
+# A node whose expiry already passed is not stored, as a late write must not revive it.
+_PUT = """
+if tonumber(ARGV[2]) <= 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[7], 'LIMIT', 0, ARGV[8])
+for _, key in ipairs(stale) do
+  redis.call('DEL', ARGV[6] .. key)
+  redis.call('ZREM', KEYS[2], key)
+end
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #oldest, 2 do
+    redis.call('DEL', ARGV[6] .. oldest[i])
+  end
+end
+return 1
+"""
+
+# KEYS: node, used. ARGV: px, score, key. Only a stored node is touched, so a touch racing a
+# delete or an eviction cannot leave an index entry without a value.
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+if tonumber(ARGV[1]) <= 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+# KEYS: used. ARGV: cutoff, node prefix, batch. Returns how many entries it removed.
+_PURGE = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, key in ipairs(stale) do
+  redis.call('DEL', ARGV[2] .. key)
+  redis.call('ZREM', KEYS[1], key)
+end
+return #stale
+"""
+
+
+def _encode(node: Node) -> bytes:
+    return orjson.dumps(
+        [
+            node.tenant,
+            node.account,
+            node.chat_id,
+            node.parent_id,
+            node.model,
+            node.created_at,
+            node.last_used_at,
+            node.turn,
+        ]
+    )
+
+
+def _decode(key: str, raw: bytes, score: float | None) -> Node:
+    tenant, account, chat_id, parent_id, model, created_at, last_used_at, turn = orjson.loads(raw)
+    return Node(
+        key=key,
+        tenant=tenant,
+        account=account,
+        chat_id=chat_id,
+        parent_id=parent_id,
+        model=model,
+        created_at=created_at,
+        last_used_at=last_used_at if score is None else score,
+        turn=turn,
+    )
+
+
+def _where(client: aioredis.Redis) -> str:
+    """``host:port`` (or the socket path) of a client, never its credentials."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+class RedisStore:
+    """Nodes in one Redis shared by every gateway instance; ``ttl`` and ``max_nodes`` as in
+    ``store``."""
+
+    def __init__(
+        self,
+        url_or_client: str | aioredis.Redis,
+        *,
+        ttl: float = DEFAULT_TTL,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        prefix: str = DEFAULT_PREFIX,
+        connect_timeout: float = 0.5,
+        socket_timeout: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl < 0 or max_nodes < 1:
+            raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+        self.ttl = ttl
+        self.max_nodes = max_nodes
+        self.prefix = prefix
+        self._clock = clock
+        self._node_prefix = f"{prefix}node:"
+        self._used = f"{prefix}used"
+        if isinstance(url_or_client, str):
+            # One immediate retry on a broken connection hides a Redis restart from callers;
+            # timeouts are not retried, so a silent Redis costs one socket_timeout, not several.
+            self._client = aioredis.Redis.from_url(
+                url_or_client,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+            )
+            self._owns_client = True
+        else:
+            self._client = url_or_client
+            self._owns_client = False
+        self.where = _where(self._client)
+        self._put_script = self._client.register_script(_PUT)
+        self._touch_script = self._client.register_script(_TOUCH)
+        self._purge_script = self._client.register_script(_PURGE)
+
+    async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one Redis operation, turning an unreachable Redis into ServiceUnavailable."""
+        try:
+            return await op()
+        except AuthenticationError as exc:
+            raise ServiceUnavailable(
+                f"Redis at {self.where} refused the store's credentials",
+                code="store_unavailable",
+            ) from exc
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise ServiceUnavailable(
+                f"Redis at {self.where} does not answer; conversations cannot be looked up",
+                code="store_unavailable",
+            ) from exc
+        except RedisError as exc:
+            # server-side refusals (OOM, READONLY replica, ...): their text names no secret
+            raise ServiceUnavailable(
+                f"Redis at {self.where} refused a store command: {exc}",
+                code="store_unavailable",
+            ) from exc
+
+    def _px(self, last_used_at: float) -> int:
+        """Milliseconds until a node used at ``last_used_at`` expires (<= 0: already gone)."""
+        return int((last_used_at + self.ttl - self._clock()) * 1000)
+
+    async def get_first(self, keys: Sequence[str]) -> Node | None:
+        """The first of ``keys`` that is stored and not expired, in one round trip."""
+        if not keys:
+            return None
+        names = [self._node_prefix + key for key in keys]
+
+        async def lookup() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.mget(names)
+            pipe.zmscore(self._used, list(keys))
+            return await pipe.execute()
+
+        values, scores = await self._call(lookup)
+        cutoff = self._clock() - self.ttl
+        for key, raw, score in zip(keys, values, scores, strict=True):
+            if raw is None:
+                continue
+            node = _decode(key, raw, score)
+            if node.last_used_at > cutoff:
+                return node
+        return None
+
+    async def put(self, node: Node) -> None:
+        """Store a node and evict the least recently used beyond ``max_nodes``, atomically."""
+        args: builtins.list[bytes | str | int] = [
+            _encode(node),
+            self._px(node.last_used_at),
+            repr(node.last_used_at),
+            node.key,
+            self.max_nodes,
+            self._node_prefix,
+            repr(self._clock() - self.ttl),
+            _PUT_SWEEP,
+        ]
+        await self._call(
+            lambda: self._put_script(keys=[self._node_prefix + node.key, self._used], args=args)
+        )
+
+    async def touch(self, key: str, now: float) -> None:
+        """Mark a node as used at ``now``: it expires ``ttl`` after that."""
+        args: builtins.list[bytes | str | int] = [self._px(now), repr(now), key]
+        await self._call(
+            lambda: self._touch_script(keys=[self._node_prefix + key, self._used], args=args)
+        )
+
+    async def delete(self, key: str) -> None:
+        """Forget one node."""
+
+        async def forget() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(self._node_prefix + key)
+            pipe.zrem(self._used, key)
+            await pipe.execute()
+
+        await self._call(forget)
+
+    async def purge(self, *, older_than: float | None = None) -> int:
+        """Delete nodes unused for ``older_than`` seconds (default: the TTL)."""
+        cutoff = repr(self._clock() - (self.ttl if older_than is None else older_than))
+        removed = 0
+        while True:
+            batch = await self._call(
+                lambda: self._purge_script(
+                    keys=[self._used], args=[cutoff, self._node_prefix, _PURGE_BATCH]
+                )
+            )
+            removed += int(batch)
+            if int(batch) < _PURGE_BATCH:
+                return removed
+
+    async def list(self, *, limit: int = 100, chat_id: str | None = None) -> builtins.list[Node]:
+        """Stored nodes, most recently used first; a ``chat_id`` filter walks the index."""
+        out: builtins.list[Node] = []
+        # a few extra per page absorb index entries whose value already expired
+        page = max(limit + 16, 256) if chat_id is None else 1000
+        start = 0
+        while len(out) < limit:
+            entries, values = await self._call(partial(self._page, start, page))
+            for (key, score), raw in zip(entries, values, strict=True):
+                if raw is None:
+                    continue
+                node = _decode(key, raw, score)
+                if chat_id is None or node.chat_id == chat_id:
+                    out.append(node)
+                    if len(out) >= limit:
+                        break
+            if len(entries) < page:
+                break
+            start += page
+        return out
+
+    async def _page(
+        self, start: int, size: int
+    ) -> tuple[builtins.list[tuple[str, float]], builtins.list[bytes | None]]:
+        """``size`` index entries from rank ``start`` (newest first) and their values."""
+        raw_entries = cast(
+            "builtins.list[tuple[bytes, float]]",
+            await self._client.zrevrange(self._used, start, start + size - 1, withscores=True),
+        )
+        entries = [(member.decode(), score) for member, score in raw_entries]
+        if not entries:
+            return entries, []
+        values = await self._client.mget([self._node_prefix + key for key, _ in entries])
+        return entries, cast("builtins.list[bytes | None]", values)
+
+    async def count(self) -> int:
+        """How many nodes are stored (expired ones not yet purged included)."""
+        return int(await self._call(lambda: self._client.zcard(self._used)))
+
+    async def ping(self) -> bool:
+        """True when Redis answers PING; False (never an error) when it does not."""
+        try:
+            return bool(await self._call(lambda: self._client.ping()))
+        except ServiceUnavailable:
+            return False
+
+    async def close(self) -> None:
+        """Close the connection pool when this store opened it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def open_redis_store(url: str, *, ttl: float, max_nodes: int) -> ConversationStore:
+    """A ``RedisStore`` for a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    return RedisStore(url, ttl=ttl, max_nodes=max_nodes)

@@ -1,0 +1,23 @@
+"""Fixtures for the integration tests: a Redis to run the Redis store against."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# the helper modules sit in tests/; make them importable however pytest was invoked
+_TESTS = str(Path(__file__).resolve().parent.parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from redis_support import running_redis  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL (shared 127.0.0.1:6379 or a private server); skips, or fails under CI."""
+    with running_redis() as url:
+        yield url
