@@ -34,13 +34,15 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
             headers=redact(dict(request.headers)),
             json=body,
         )
-        request["record"] = item
+        state.recording[id(request)] = item
         state.log.add(item)
     try:
         return await handler(request)
     except ConnectionAborted:
         # the transport is gone; aiohttp drops whatever is returned
         return web.Response(status=204)
+    finally:
+        state.recording.pop(id(request), None)
 
 
 def create_app(config: EmulatorConfig | None = None) -> web.Application:

@@ -179,7 +179,7 @@ async def send(
             delay = float(fault.params.get("delay", 0.05))
     wire_rng = random.Random(f"wire:{seed}:{reply.response_id}")
     fragment = state.knobs.fragment
-    record: RecordedRequest | None = request.get("record")
+    record: RecordedRequest | None = state.recording.get(id(request))
     if state.knobs.ttfb:
         await asyncio.sleep(state.knobs.ttfb)
     response = web.StreamResponse(headers=STREAM_HEADERS)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from qwen_proxy.emulator.config import Account, EmulatorConfig, Knobs
 from qwen_proxy.emulator.faults import FaultBoard, parse_cli_fault
-from qwen_proxy.emulator.records import RequestLog
+from qwen_proxy.emulator.records import RecordedRequest, RequestLog
 from qwen_proxy.emulator.tokens import TokenRejected, mint_token, read_token
 from qwen_proxy.emulator.tree import ChatStore
 
@@ -50,6 +50,8 @@ class EmulatorState:
     #: tokens answered as expired although their ``exp`` is in the future (``expire_token``)
     expired_tokens: set[str] = field(default_factory=set)
     ids: random.Random = field(default_factory=random.Random)
+    #: the record of each request being handled, by ``id(request)`` (to add the write sizes)
+    recording: dict[int, RecordedRequest] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> EmulatorState:
@@ -77,8 +79,19 @@ class EmulatorState:
 
     def mint(self, account: Account, exp: int | None = None) -> str:
         """A token for ``account``; ``exp`` defaults to now + the configured lifetime."""
-        exp = exp if exp is not None else int(time.time()) + self.config.token_ttl
-        return mint_token(self.config.secret, account.user_id, account.last_password_change, exp)
+        if exp is not None:
+            return mint_token(
+                self.config.secret, account.user_id, account.last_password_change, exp
+            )
+        exp = int(time.time()) + self.config.token_ttl
+        token = mint_token(self.config.secret, account.user_id, account.last_password_change, exp)
+        while token in self.expired_tokens:
+            # same claims in the same second give the same JWT; a later exp keeps it distinct
+            exp += 1
+            token = mint_token(
+                self.config.secret, account.user_id, account.last_password_change, exp
+            )
+        return token
 
     def add_account(self, account: Account) -> Account:
         """Know one more account and give it a fresh token."""
