@@ -8,6 +8,7 @@ from qwen_proxy.accounts import (
     AccountPool,
     CooldownPolicy,
     Credentials,
+    InMemoryStateStore,
     ManualClock,
     NoAccountAvailable,
     Outcome,
@@ -27,10 +28,17 @@ POLICY = CooldownPolicy(
 )
 
 
-def make_pool(clock: ManualClock, names: str = "a") -> AccountPool:
+def make_pool(
+    clock: ManualClock, names: str = "a", store: InMemoryStateStore | None = None
+) -> AccountPool:
     accounts = [Credentials(name=name, token=f"token-{name}") for name in names]
     return AccountPool(
-        accounts, clock=clock.monotonic, wall_clock=clock.wall, sleep=clock.sleep, policy=POLICY
+        accounts,
+        clock=clock.monotonic,
+        wall_clock=clock.wall,
+        sleep=clock.sleep,
+        policy=POLICY,
+        store=store,
     )
 
 
@@ -201,3 +209,25 @@ async def test_snapshot_shows_counts_and_rest_end_in_unix_time() -> None:
     assert (status.requests, status.failures, status.in_flight) == (2, 1, 0)
     assert status.cooldown_until == 1_780_000_100
     assert status.to_dict()["model_cooldowns"] == {MODEL: 1_780_000_100}
+
+
+async def test_pools_sharing_a_state_store_see_each_others_cool_downs() -> None:
+    # two gateway instances over one store: what one learns, the other respects
+    clock = ManualClock()
+    store = InMemoryStateStore()
+    first, second = make_pool(clock, "ab", store), make_pool(clock, "ab", store)
+    assert await report(first, Outcome.rate_limit(600)) == "a"
+    assert (await second.acquire(MODEL, max_wait=0)).name == "b"
+    await second.refresh()
+    assert second.snapshot()[0].state == "cooling"
+
+
+async def test_refusal_after_repeated_server_errors_says_so() -> None:
+    clock = ManualClock()
+    pool = make_pool(clock)
+    for _ in range(3):
+        await report(pool, Outcome.transient())
+    with pytest.raises(NoAccountAvailable) as caught:
+        await pool.acquire(MODEL, max_wait=0)
+    assert "1 resting after network or server errors until" in caught.value.message
+    assert caught.value.retry_after == 30

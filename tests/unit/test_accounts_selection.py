@@ -126,7 +126,7 @@ async def test_continued_chat_on_a_rate_limited_owner_is_told_to_move() -> None:
     with pytest.raises(OwnerUnavailable) as caught:
         await pool.acquire(MODEL, owner="b")
     assert caught.value.name == "b"
-    assert "rate_limit" in caught.value.reason
+    assert "rate-limited until" in caught.value.reason
     # the caller folds the history into a new chat elsewhere
     assert (await pool.acquire(MODEL, exclude={"b"})).name == "a"
 

@@ -16,8 +16,9 @@ from qwen_proxy.accounts.credentials import (
 )
 from qwen_proxy.accounts.errors import NoAccountAvailable, OwnerUnavailable
 from qwen_proxy.accounts.jwt import token_claims, token_expiry
+from qwen_proxy.accounts.lease import Lease
 from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
-from qwen_proxy.accounts.pool import AccountPool, Lease
+from qwen_proxy.accounts.pool import AccountPool
 from qwen_proxy.accounts.state import AccountState, Cooldown, CooldownPolicy, Health
 from qwen_proxy.accounts.status import AccountStatus
 from qwen_proxy.accounts.store import AccountStateStore, InMemoryStateStore

@@ -14,15 +14,17 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
-from types import TracebackType
 
 from qwen_proxy.accounts.credentials import Credentials, CredentialsError, mask_email
 from qwen_proxy.accounts.errors import NoAccountAvailable, OwnerUnavailable
 from qwen_proxy.accounts.jwt import token_expiry
+from qwen_proxy.accounts.lease import Lease
 from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
 from qwen_proxy.accounts.state import AccountState, CooldownPolicy, Health
 from qwen_proxy.accounts.status import (
+    REST_WORDS,
     AccountStatus,
+    auth_message,
     explain_unavailable,
     format_time,
     state_label,
@@ -37,66 +39,6 @@ OnChange = Callable[[Sequence[Credentials]], None]
 #: what a client is told to wait when the only obstacle is load or a sign-in under way
 _BUSY_HINT = 1.0
 _RENEW_HINT = 10.0
-
-
-class Lease:
-    """One request's hold on an account. Release it exactly once with its outcome.
-
-    As an async context manager it releases itself on exit when nothing was reported: as
-    "transient" if an exception escapes, as "ok" otherwise; a cancelled request (client gone)
-    only gives its slot back.
-    """
-
-    def __init__(
-        self, pool: AccountPool, credentials: Credentials, model: str, generation: int
-    ) -> None:
-        self._pool = pool
-        self.credentials = credentials
-        self.model = model
-        self.generation = generation
-        self._released = False
-
-    @property
-    def name(self) -> str:
-        """The account's name."""
-        return self.credentials.name
-
-    @property
-    def released(self) -> bool:
-        """True once the outcome has been reported."""
-        return self._released
-
-    async def release(self, outcome: Outcome) -> None:
-        """Report how the request went and give the slot back."""
-        await self._release(outcome)
-
-    async def _release(self, outcome: Outcome | None) -> None:
-        if self._released:
-            raise RuntimeError(f"the lease on account {self.name} was already released")
-        self._released = True
-        # a cancellation arriving now must not leak the in-flight slot
-        await asyncio.shield(self._pool._finish(self, outcome))
-
-    async def __aenter__(self) -> Lease:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._released:
-            return
-        if exc_type is None:
-            await self._release(Outcome.ok())
-        elif issubclass(exc_type, asyncio.CancelledError | GeneratorExit):
-            await self._release(None)
-        else:
-            await self._release(Outcome.transient())
-
-    def __repr__(self) -> str:
-        return f"Lease(account={self.name!r}, model={self.model!r}, released={self._released})"
 
 
 class AccountPool:
@@ -229,7 +171,7 @@ class AccountPool:
         if new is None:
             return None
         self._seen[name] = new
-        return Lease(self, self._credentials[name], model, new.generation)
+        return Lease(self._finish, self._credentials[name], model, new.generation)
 
     async def _wait_for_change(self, changed: asyncio.Event, delay: float) -> None:
         waiter = asyncio.ensure_future(changed.wait())
@@ -255,8 +197,9 @@ class AccountPool:
         if state.health is not Health.ACTIVE:
             return f"{state.health}: {state.message}" if state.message else str(state.health)
         rest = state.cooldown_for(model, now)
-        until = format_time(rest.until - now + self._wall(), self._wall()) if rest else "?"
-        return f"{rest.reason if rest else 'resting'} until {until}"
+        if rest is None:
+            return "unavailable"
+        return f"{REST_WORDS[rest.reason]} until {format_time(rest.until - now + self._wall())}"
 
     def _no_account(self, model: str, now: float, excluded: frozenset[str]) -> NoAccountAvailable:
         message, retry_after = explain_unavailable(
@@ -349,22 +292,7 @@ class AccountPool:
 
     def _auth_message(self, credentials: Credentials, renewable: bool) -> str:
         expires = self._expiry.get(credentials.name)
-        wall = self._wall()
-        if not credentials.token:
-            what = "no token yet"
-        elif expires is not None and expires <= wall + 60:
-            what = f"token expired on {format_time(expires, wall + 86400)}"
-        else:
-            what = "token rejected by Qwen (revoked or signed out)"
-        if renewable:
-            return f"{what}; signing in again with the stored password"
-        name = credentials.name
-        if name == "env":
-            return f"{what}; set a fresh QWEN_PROXY_TOKEN (and QWEN_PROXY_COOKIES) and restart"
-        return (
-            f"{what}; run `qwen-proxy accounts add --name {name} --token ...` "
-            f"or import cookies (`qwen-proxy accounts import-cookies --name {name}`)"
-        )
+        return auth_message(credentials, expires, self._wall(), renewable=renewable)
 
     async def _retire_expired_tokens(self) -> None:
         """Take accounts whose token has run out out of service before anyone tries them."""
@@ -437,6 +365,8 @@ class AccountPool:
             return True
 
     async def _sign_in_failed(self, name: str, credentials: Credentials, reason: str) -> None:
+        if name not in self._credentials:
+            return  # removed meanwhile: leave no state behind
         fix = f"fix the password or run `qwen-proxy accounts add --name {name} --token ...`"
         message = f"automatic sign-in failed ({reason}); {fix}"
         self._remember(name, await self._store.update(name, lambda s: s.renewal_failed(message)))

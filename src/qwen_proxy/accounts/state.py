@@ -100,9 +100,11 @@ class AccountState:
 
     def cooldown_for(self, model: str, now: float) -> Cooldown | None:
         """The rest that keeps this account from serving ``model`` now (the longest), if any."""
-        rests = [c for c in (self.cooldown, self.model_cooldowns.get(model)) if c is not None]
-        rests = [c for c in rests if c.until > now]
-        return max(rests, key=lambda c: c.until) if rests else None
+        whole = self.cooldown if self.cooldown is not None and self.cooldown.until > now else None
+        one = self.model_cooldowns.get(model) if self.model_cooldowns else None
+        if one is None or one.until <= now:
+            return whole
+        return one if whole is None or one.until >= whole.until else whole
 
     def can_serve(self, model: str, now: float) -> bool:
         """Healthy and not resting for ``model`` (capacity and pacing not considered)."""
@@ -145,10 +147,11 @@ class AccountState:
         ``generation`` is the one the request started with: auth and captcha results of
         credentials replaced meanwhile change nothing.
         """
-        s = replace(self, in_flight=max(0, self.in_flight - 1), requests=self.requests + 1)
         kind = outcome.kind
+        in_flight, requests = max(0, self.in_flight - 1), self.requests + 1
         if kind is OutcomeKind.OK:
-            return s._succeeded(model)
+            return self._succeeded(model, in_flight, requests)
+        s = replace(self, in_flight=in_flight, requests=requests)
         s = replace(s, failures=s.failures + 1)
         current = generation == self.generation
         if kind is OutcomeKind.AUTH:
@@ -215,9 +218,13 @@ class AccountState:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _succeeded(self, model: str) -> AccountState:
-        strikes = {k: v for k, v in self.strikes.items() if k.split(":", 1)[1] != model}
-        return replace(self, transient_streak=0, strikes=strikes)
+    def _succeeded(self, model: str, in_flight: int, requests: int) -> AccountState:
+        strikes = self.strikes
+        if strikes:
+            strikes = {k: v for k, v in strikes.items() if k.split(":", 1)[1] != model}
+        return replace(
+            self, in_flight=in_flight, requests=requests, transient_streak=0, strikes=strikes
+        )
 
     def _rest(
         self,

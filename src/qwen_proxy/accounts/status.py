@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from qwen_proxy.accounts.credentials import Credentials
 from qwen_proxy.accounts.state import AccountState, CooldownReason, Health
 
 
@@ -58,7 +59,8 @@ def format_time(unix: float, now_unix: float | None = None) -> str:
     return time.strftime(pattern, time.gmtime(unix))
 
 
-_REST_WORDS = {
+#: how each kind of rest reads in a sentence
+REST_WORDS = {
     CooldownReason.RATE_LIMIT: "rate-limited",
     CooldownReason.EMPTY: "resting after empty replies",
     CooldownReason.TRANSIENT: "resting after network or server errors",
@@ -99,7 +101,7 @@ def explain_unavailable(
             groups.setdefault("signing in again", []).append(None)
             waits.append(renew_hint)
         elif rest is not None:
-            groups.setdefault(_REST_WORDS[rest.reason], []).append(rest.until)
+            groups.setdefault(REST_WORDS[rest.reason], []).append(rest.until)
             waits.append(rest.until - now)
         else:
             groups.setdefault("busy", []).append(None)
@@ -114,3 +116,25 @@ def explain_unavailable(
     if retry_after is None:
         message += " An operator must act; see `qwen-proxy accounts list`."
     return message, retry_after
+
+
+def auth_message(
+    credentials: Credentials, expires: float | None, wall_now: float, *, renewable: bool
+) -> str:
+    """What the operator reads when a token stops working: what happened and the fix."""
+    if not credentials.token:
+        what = "no token yet"
+    elif expires is not None and expires <= wall_now + 60:
+        # always with the date: "expired on" reads wrong with a bare time
+        what = f"token expired on {format_time(expires, wall_now + 86400)}"
+    else:
+        what = "token rejected by Qwen (revoked or signed out)"
+    if renewable:
+        return f"{what}; signing in again with the stored password"
+    name = credentials.name
+    if name == "env":
+        return f"{what}; set a fresh QWEN_PROXY_TOKEN (and QWEN_PROXY_COOKIES) and restart"
+    return (
+        f"{what}; run `qwen-proxy accounts add --name {name} --token ...` "
+        f"or import cookies (`qwen-proxy accounts import-cookies --name {name}`)"
+    )
