@@ -19,9 +19,6 @@ import pytest
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
-NOT_AVAILABLE = (
-    f"Redis not available: no server on {DEFAULT_HOST}:{DEFAULT_PORT} and no redis-server binary"
-)
 
 
 def redis_answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -57,8 +54,9 @@ def _drain(stream: IO[bytes]) -> None:
 class RedisServer:
     """A private, non-persistent redis-server on one port that can be stopped and restarted."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, binary: str = "redis-server") -> None:
         self.port = port or free_port()
+        self.binary = binary
         self._process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
 
@@ -69,9 +67,9 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and return once it logs that it accepts connections."""
-        binary = shutil.which("redis-server")
+        binary = shutil.which(self.binary)
         if binary is None:
-            raise FileNotFoundError("redis-server")
+            raise FileNotFoundError(self.binary)
         self._process = subprocess.Popen(
             [
                 binary,
@@ -115,14 +113,16 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis() -> Iterator[str]:
-    """The URL of a Redis to test against: 127.0.0.1:6379 if it answers, else a private one."""
-    if redis_answers(DEFAULT_HOST, DEFAULT_PORT):
-        yield f"redis://{DEFAULT_HOST}:{DEFAULT_PORT}/0"
+def running_redis(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, binary: str = "redis-server"
+) -> Iterator[str]:
+    """The URL of a Redis to test against: ``host:port`` if it answers, else a private one."""
+    if redis_answers(host, port):
+        yield f"redis://{host}:{port}/0"
         return
-    if shutil.which("redis-server") is None:
-        unavailable(NOT_AVAILABLE)
-    server = RedisServer()
+    if shutil.which(binary) is None:
+        unavailable(f"Redis not available: no server on {host}:{port} and no {binary} binary")
+    server = RedisServer(binary=binary)
     server.start()
     try:
         yield server.url

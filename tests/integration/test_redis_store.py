@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from qwen_proxy.conversations.redis import RedisStore, open_redis_store
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.errors import ServiceUnavailable
-from redis_support import RedisServer, free_port, unavailable
+from redis_support import RedisServer, free_port, redis_answers, running_redis, unavailable
 
 pytestmark = pytest.mark.redis
 
@@ -465,3 +465,33 @@ async def test_a_restarted_redis_is_invisible_to_the_next_call(
         assert await store.count() == 1
     finally:
         await store.close()
+
+
+# --- the redis_url fixture: skip locally, fail under CI ---
+
+
+def test_without_any_redis_the_tests_skip_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with (
+        pytest.raises(pytest.skip.Exception, match="Redis not available: no server on"),
+        running_redis(port=free_port(), binary="no-such-redis-server"),
+    ):
+        pass
+
+
+def test_without_any_redis_ci_fails_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with (
+        pytest.raises(pytest.fail.Exception, match="CI is set"),
+        running_redis(port=free_port(), binary="no-such-redis-server"),
+    ):
+        pass
+
+
+def test_without_a_server_on_the_port_a_private_one_is_started() -> None:
+    if shutil.which("redis-server") is None:
+        unavailable("Redis not available: no redis-server binary to start")
+    with running_redis(port=free_port()) as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert redis_answers("127.0.0.1", port)
+    assert not redis_answers("127.0.0.1", port)
