@@ -495,3 +495,22 @@ def test_without_a_server_on_the_port_a_private_one_is_started() -> None:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         assert redis_answers("127.0.0.1", port)
     assert not redis_answers("127.0.0.1", port)
+
+
+async def test_a_server_that_is_not_redis_gives_a_clear_503() -> None:
+    async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", ttl=60.0, max_nodes=10)
+    try:
+        with pytest.raises(ServiceUnavailable, match="does not speak the Redis protocol"):
+            await store.count()
+    finally:
+        await store.close()
+        server.close()

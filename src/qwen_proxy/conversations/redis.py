@@ -33,7 +33,13 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, ConnectionError, RedisError, TimeoutError
+from redis.exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    InvalidResponse,
+    RedisError,
+    TimeoutError,
+)
 
 from qwen_proxy.conversations.store import (
     DEFAULT_MAX_NODES,
@@ -198,7 +204,12 @@ class RedisStore:
             ) from exc
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise ServiceUnavailable(
-                f"Redis at {self.where} does not answer; conversations cannot be looked up",
+                f"Redis at {self.where} does not answer (the conversation store is unavailable)",
+                code="store_unavailable",
+            ) from exc
+        except InvalidResponse as exc:
+            raise ServiceUnavailable(
+                f"the server at {self.where} does not speak the Redis protocol",
                 code="store_unavailable",
             ) from exc
         except RedisError as exc:
