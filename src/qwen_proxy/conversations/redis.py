@@ -1,4 +1,4 @@
-"""A store several gateway instances share: nodes live in one Redis (standalone or Sentinel).
+"""A store several gateway instances share: nodes live in one Redis (standalone, not Cluster).
 
 Layout under ``prefix`` (default ``qwen-proxy:``):
 
