@@ -186,15 +186,21 @@ def _insert_many(path: str, prefix: str, count: int, start: Any) -> None:
 def test_two_processes_inserting_at_once_lose_no_nodes(tmp_path: Path) -> None:
     path = str(tmp_path / "c.sqlite3")
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Barrier(2)
+    start = ctx.Barrier(2, timeout=20)
     workers = [
-        ctx.Process(target=_insert_many, args=(path, name, 2000, start)) for name in ("a", "b")
+        ctx.Process(target=_insert_many, args=(path, name, 2000, start), daemon=True)
+        for name in ("a", "b")
     ]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=30)
-    assert [w.exitcode for w in workers] == [0, 0]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=30)
+        assert [w.exitcode for w in workers] == [0, 0]
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.kill()
     store = SqliteStore(path)
     assert asyncio.run(store.count()) == 4000
     asyncio.run(store.close())

@@ -7,8 +7,10 @@ SQLite answers "database is locked" without waiting) and ``busy_timeout`` covers
 a lost node only means the next request folds its history into a new chat.
 
 Calls run inline on the event loop by default (``threaded=False``): a lookup or an insert is
-a few tens of microseconds, less than a hop to a worker thread costs (measured, see the
-report in the commit introducing this module). ``threaded=True`` moves them to one thread.
+a few tens of microseconds, less than a hop to a worker thread costs. Measured with 100,000
+stored nodes on a 2-core machine: inline 84-89k one-key lookups/s and 28-30k inserts/s;
+one worker thread 7-15k lookups/s and 6k inserts/s. The price of inline: while another
+process holds the write lock (microseconds per statement), a write waits on the loop.
 
 Expiry: an expired node is a miss on read; every ``check_every`` inserts, expired nodes are
 deleted and, when more than ``max_nodes`` are stored, the least recently used ones evicted
