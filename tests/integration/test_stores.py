@@ -214,6 +214,14 @@ async def test_open_store_opens_the_sqlite_file_in_the_data_directory(tmp_path: 
     assert isinstance(open_store("memory", data_dir=tmp_path, ttl=TTL, max_nodes=10), MemoryStore)
 
 
+async def test_open_store_hands_redis_urls_to_the_redis_store(tmp_path: Path) -> None:
+    from qwen_proxy.conversations.redis import RedisStore
+
+    store = open_store("redis://127.0.0.1:1/0", data_dir=tmp_path, ttl=TTL, max_nodes=10)
+    assert isinstance(store, RedisStore)
+    await store.close()
+
+
 def test_open_store_rejects_unknown_kinds_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory"):
         open_store("postgres://x", data_dir=tmp_path, ttl=TTL, max_nodes=10)

@@ -1,4 +1,4 @@
-"""Open the store a setting names: ``memory``, ``sqlite`` or ``sqlite:///<path>``."""
+"""Open the store a setting names: ``memory``, ``sqlite``, ``sqlite:///<path>`` or a Redis URL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from qwen_proxy.conversations.sqlite import SqliteStore
 from qwen_proxy.conversations.store import ConversationStore
 
 SQLITE_FILE = "conversations.sqlite3"
-_KINDS = "'memory', 'sqlite' or 'sqlite:///<path>'"
+_KINDS = "'memory', 'sqlite', 'sqlite:///<path>' or a redis://, rediss:// or unix:// URL"
 
 
 def open_store(
@@ -28,5 +28,8 @@ def open_store(
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteStore(path, ttl=ttl, max_nodes=max_nodes)
     if kind.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"the redis conversation store is not available yet; use {_KINDS}")
+        # imported here: redis is an optional dependency the other stores do not need
+        from qwen_proxy.conversations.redis import open_redis_store
+
+        return open_redis_store(kind, ttl=ttl, max_nodes=max_nodes)
     raise ValueError(f"unknown conversation store {kind!r}; expected {_KINDS}")
