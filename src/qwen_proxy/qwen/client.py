@@ -57,7 +57,7 @@ class UpstreamStream:
                 batch = parser.feed(data)
                 if batch:
                     yield batch
-                if parser.finished:
+                if parser.done:
                     return
             tail = parser.close()
             if tail:

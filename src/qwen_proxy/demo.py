@@ -1,0 +1,69 @@
+"""``qwen-proxy demo``: the gateway against the offline emulator, with examples that work."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from qwen_proxy.config import Settings
+from qwen_proxy.emulator.config import EmulatorConfig
+from qwen_proxy.emulator.testing import running_emulator
+
+DEMO_MODEL = "qwen3.7-plus"
+
+
+def examples(base_url: str) -> str:
+    """The copy-paste examples printed by the demo."""
+    return f"""\
+Try it (the emulator answers deterministically, e.g. it remembers "my name is ..."):
+
+  curl -N {base_url}/v1/chat/completions \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"model": "{DEMO_MODEL}", "stream": true,
+         "messages": [{{"role": "user", "content": "Hello! My name is Ada."}}]}}'
+
+  python3 - <<'PY'
+  from openai import OpenAI
+  client = OpenAI(base_url="{base_url}/v1", api_key="unused")
+  stream = client.chat.completions.create(
+      model="{DEMO_MODEL}", stream=True,
+      messages=[{{"role": "user", "content": "Hello! My name is Ada."}}])
+  for chunk in stream:
+      print(chunk.choices[0].delta.content or "", end="", flush=True) if chunk.choices else None
+  print()
+  PY
+"""
+
+
+def run_demo(*, port: int, self_test: bool) -> int:
+    """Serve until Ctrl-C, or (self_test) send one streamed request and exit."""
+    from qwen_proxy.server import BackgroundGateway, serve
+
+    data_dir = Path(tempfile.mkdtemp(prefix="qwen-proxy-demo-"))
+    with running_emulator(EmulatorConfig.default()) as emulator:
+        settings = Settings(
+            port=0 if self_test else port,
+            upstream_url=emulator.url,
+            token=emulator.token,
+            data_dir=data_dir,
+            log_level="warning",
+        )
+        if not self_test:
+            print(f"Emulated Qwen web service at {emulator.url} (offline, no account needed)")
+            print(f"Gateway at http://127.0.0.1:{port}/v1\n")
+            print(examples(f"http://127.0.0.1:{port}"), flush=True)
+            return serve(settings)
+        with BackgroundGateway(settings) as gateway:
+            from openai import OpenAI
+
+            client = OpenAI(base_url=gateway.url + "/v1", api_key="unused")
+            stream = client.chat.completions.create(
+                model=DEMO_MODEL,
+                stream=True,
+                messages=[{"role": "user", "content": "Hello! My name is Ada."}],
+            )
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    print(chunk.choices[0].delta.content, end="", flush=True)
+            print()
+    return 0

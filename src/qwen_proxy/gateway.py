@@ -1,0 +1,102 @@
+"""The gateway's running parts, wired together: upstream client, accounts, store, catalog."""
+
+from __future__ import annotations
+
+import logging
+
+from qwen_proxy.accounts import AccountPool, Credentials, Outcome, load_accounts
+from qwen_proxy.completions import CompletionService
+from qwen_proxy.config import Settings
+from qwen_proxy.conversations import open_store
+from qwen_proxy.conversations.store import ConversationStore
+from qwen_proxy.errors import ServiceUnavailable
+from qwen_proxy.models import ModelCatalog
+from qwen_proxy.qwen.client import QwenClient
+
+log = logging.getLogger("qwen_proxy")
+
+
+def configured_accounts(settings: Settings) -> list[Credentials]:
+    """Accounts from the data directory, plus QWEN_PROXY_TOKEN as the account "env"."""
+    accounts = load_accounts(settings.data_dir / "accounts.json")
+    if settings.token:
+        accounts = [a for a in accounts if a.name != "env"]
+        accounts.append(Credentials(name="env", token=settings.token, cookies=settings.cookies))
+    return accounts
+
+
+class Gateway:
+    """Everything a request needs, created at startup and closed at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = QwenClient(settings)
+        self.pool = AccountPool(
+            configured_accounts(settings),
+            max_concurrent=settings.account_max_concurrent,
+            min_interval=settings.account_min_interval,
+            renew=None,
+        )
+        self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
+        self._store: ConversationStore | None = None
+        self._service: CompletionService | None = None
+
+    @property
+    def store(self) -> ConversationStore:
+        """The conversation store (open after ``start``)."""
+        if self._store is None:
+            raise ServiceUnavailable("The gateway is starting up.")
+        return self._store
+
+    @property
+    def service(self) -> CompletionService:
+        """The completion service (ready after ``start``)."""
+        if self._service is None:
+            raise ServiceUnavailable("The gateway is starting up.")
+        return self._service
+
+    async def start(self) -> None:
+        """Open connections and the store."""
+        if not self.pool.snapshot():
+            log.warning(
+                "no Qwen account configured: set QWEN_PROXY_TOKEN or run "
+                "'qwen-proxy accounts add'; completions will answer 503 until then"
+            )
+        await self.client.start()
+        self._store = open_store(
+            self.settings.store,
+            data_dir=self.settings.data_dir,
+            ttl=self.settings.conversation_ttl,
+            max_nodes=self.settings.conversation_max_nodes,
+        )
+        self._service = CompletionService(
+            self.settings, self.client, self.catalog, self.pool, self._store
+        )
+
+    async def stop(self) -> None:
+        """Close everything ``start`` opened."""
+        await self.client.close()
+        if self._store is not None:
+            await self._store.close()
+
+    async def readiness_problems(self) -> list[str]:
+        """Why the gateway cannot serve now (empty when ready)."""
+        problems = []
+        if not self.pool.usable():
+            problems.append("no Qwen account is usable")
+        try:
+            if not await self.store.ping():
+                problems.append("the conversation store does not answer")
+        except Exception:
+            problems.append("the conversation store does not answer")
+        return problems
+
+    async def _fetch_models(self) -> list[dict[str, object]]:
+        lease = await self.pool.acquire("*models*")
+        try:
+            models = await self.client.list_models(lease.credentials)
+        except BaseException:
+            await lease.release(Outcome.transient())
+            raise
+        await lease.release(Outcome.ok())
+        return list(models)
