@@ -173,9 +173,10 @@ async def test_sqlite_lookup_with_more_keys_than_one_statement_allows(tmp_path: 
 
 def _insert_many(path: str, prefix: str, count: int, start: Any) -> None:
     async def run() -> None:
+        # both open a fresh file at once, as workers starting together on a new data dir do
+        start.wait()
         store = SqliteStore(path, check_every=100)
         now = time.time()
-        start.wait()
         for i in range(count):
             await store.put(node(f"{prefix}-{i}", used=now + i))
         await store.close()
@@ -183,7 +184,7 @@ def _insert_many(path: str, prefix: str, count: int, start: Any) -> None:
     asyncio.run(run())
 
 
-def test_two_processes_inserting_at_once_lose_no_nodes(tmp_path: Path) -> None:
+def test_two_processes_opening_and_inserting_at_once_lose_no_nodes(tmp_path: Path) -> None:
     path = str(tmp_path / "c.sqlite3")
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2, timeout=20)

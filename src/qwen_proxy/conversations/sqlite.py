@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -88,10 +89,27 @@ class SqliteStore:
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self._initialise(deadline=time.monotonic() + busy_timeout)
+
+    def _initialise(self, *, deadline: float) -> None:
+        # Workers starting together on a fresh file race to switch it to WAL; that switch
+        # fails as busy without calling the busy handler (or leaves the mode unchanged),
+        # so it is retried here until busy_timeout has passed.
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() in ("wal", "memory"):
+                    self._db.execute("PRAGMA synchronous = NORMAL")
+                    for statement in _SCHEMA:
+                        self._db.execute(statement)
+                    return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode")
+            time.sleep(random.uniform(0.002, 0.02))
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         if self._executor is None:
