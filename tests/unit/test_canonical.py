@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qwen_proxy.conversations.canonical import (
     canonical_message,
     node_key,
@@ -98,3 +101,18 @@ def test_keys_are_hex_and_the_tenant_id_hides_the_client_key() -> None:
     tenant = tenant_id("sk-secret-123")
     assert "sk-secret-123" not in tenant
     assert tenant == tenant_id("sk-secret-123") != tenant_id("sk-other")
+
+
+_turns = st.lists(
+    st.tuples(st.sampled_from(["user", "assistant"]), st.text(max_size=40)), max_size=8
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_turns, st.sampled_from(["", " ", "\n", " \r\n\t"]))
+def test_any_history_echoed_with_padded_text_keeps_every_prefix_key(
+    turns: list[tuple[str, str]], pad: str
+) -> None:
+    original = [ChatMessage(role=r, text=t) for r, t in turns]  # type: ignore[arg-type]
+    echoed = [ChatMessage(role=r, text=pad + t + pad) for r, t in turns]  # type: ignore[arg-type]
+    assert prefix_digests("t", echoed) == prefix_digests("t", original)
