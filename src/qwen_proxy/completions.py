@@ -8,7 +8,6 @@ conversation node once the reply has completed. The api layer only maps events t
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import time
@@ -53,13 +52,6 @@ log = logging.getLogger("qwen_proxy.completions")
 
 #: waits before retrying a chat that is busy upstream, then the request forks into a new chat
 BUSY_CHAT_WAITS = (0.25, 0.5, 1.0)
-
-
-def tenant_of(api_key: str | None) -> str:
-    """The conversation namespace of a client key (a digest: the key itself is never stored)."""
-    if api_key is None:
-        return "local"
-    return hashlib.sha256(b"qwen-proxy tenant\0" + api_key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +229,8 @@ class CompletionService:
         found = await find_continuation(self.store, tenant, messages)
         if found is None:
             return Plan(content=fold_history(messages))
-        return Plan(content=continuation_text(messages[found.index + 1 :]), node=found.node)
+        after, known = messages[found.index + 1 :], messages[: found.index + 1]
+        return Plan(content=continuation_text(after, earlier=known), node=found.node)
 
     def new_chat_plan(self, messages: tuple[ChatMessage, ...]) -> Plan:
         """A plan that starts over: a new chat with the whole history folded in."""

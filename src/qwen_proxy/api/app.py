@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 
 from qwen_proxy.api.chat import complete
 from qwen_proxy.api.responses import Message, Receive, Scope, Send, send_error, send_json
 from qwen_proxy.api.validation import parse_chat_request
-from qwen_proxy.completions import tenant_of
+from qwen_proxy.conversations.canonical import tenant_id
 from qwen_proxy.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -27,7 +26,8 @@ from qwen_proxy.gateway import Gateway
 
 log = logging.getLogger("qwen_proxy.api")
 
-Handler = Callable[["App", Scope, Receive, Send], Awaitable[None]]
+#: the conversation namespace when client keys are off (one user, or one trusted host)
+LOCAL_TENANT = "local"
 
 
 class App:
@@ -124,7 +124,7 @@ class App:
     def _authenticate(self, scope: Scope) -> str:
         """Check the client key (when keys are configured) and return the caller's tenant."""
         if not self._keys:
-            return tenant_of(None)
+            return LOCAL_TENANT
         value = _header(scope, b"authorization") or ""
         scheme, _, key = value.partition(" ")
         if scheme.lower() != "bearer" or not key:
@@ -135,7 +135,7 @@ class App:
         supplied = key.strip().encode()
         if not any(hmac.compare_digest(supplied, known) for known in self._keys):
             raise AuthenticationFailed("Incorrect API key provided.")
-        return tenant_of(supplied.decode())
+        return tenant_id(supplied.decode())
 
 
 def _allow(method: str, expected: str) -> None:
