@@ -17,6 +17,7 @@ An OpenAI-compatible gateway to Qwen's web chat (chat.qwen.ai).
   qwen-proxy serve      start the gateway (configure with QWEN_PROXY_* variables or flags)
   qwen-proxy demo       the gateway plus an offline Qwen emulator, to try it without an account
   qwen-proxy emulator   only the offline emulator of chat.qwen.ai (for tests and benchmarks)
+  qwen-proxy sessions   list, show or purge the conversations the gateway keeps
 """
 
 
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser("emulator", help="run the offline chat.qwen.ai emulator")
     emulator_cli.add_arguments(emulator)
+
+    from qwen_proxy.conversations import cli as sessions_cli
+
+    sessions = commands.add_parser("sessions", help="list, show or purge stored conversations")
+    sessions_cli.add_arguments(sessions)
     return parser
 
 
@@ -110,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from qwen_proxy.emulator import cli as emulator_cli
 
             return emulator_cli.run(args)
+        if args.command == "sessions":
+            from qwen_proxy.conversations import cli as sessions_cli
+
+            return sessions_cli.run(args)
     except SettingsError as error:
         print(f"qwen-proxy: {error}", file=sys.stderr)
         return 2
