@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from qwen_proxy.accounts import AccountPool, Credentials, Outcome, load_accounts
@@ -14,6 +15,8 @@ from qwen_proxy.models import ModelCatalog
 from qwen_proxy.qwen.client import QwenClient
 
 log = logging.getLogger("qwen_proxy")
+
+PURGE_INTERVAL = 3600.0
 
 
 def configured_accounts(settings: Settings) -> list[Credentials]:
@@ -40,6 +43,7 @@ class Gateway:
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
         self._store: ConversationStore | None = None
         self._service: CompletionService | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def store(self) -> ConversationStore:
@@ -72,12 +76,29 @@ class Gateway:
         self._service = CompletionService(
             self.settings, self.client, self.catalog, self.pool, self._store
         )
+        self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
 
     async def stop(self) -> None:
         """Close everything ``start`` opened."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.client.close()
         if self._store is not None:
             await self._store.close()
+
+    async def _purge_expired(self) -> None:
+        """Forget conversation nodes past their TTL, hourly (reads already treat them as gone)."""
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL)
+            try:
+                removed = await self.store.purge()
+            except Exception as exc:  # a store hiccup must not end the loop
+                log.warning("purging expired conversation nodes failed: %s", exc)
+                continue
+            if removed:
+                log.info("forgot %d expired conversation node(s)", removed)
 
     async def readiness_problems(self) -> list[str]:
         """Why the gateway cannot serve now (empty when ready)."""
