@@ -225,3 +225,28 @@ async def test_concurrent_regenerates_become_siblings_not_failures(
         *(aclient.chat.completions.create(model=MODEL, messages=history) for _ in range(5))  # type: ignore[arg-type]
     )
     assert [r.choices[0].message.content for r in replies] == ["Your name is Ada."] * 5
+
+
+def test_unusable_owner_folds_into_a_new_chat_on_another_account(
+    emulator: Any, tmp_path: Path
+) -> None:
+    from qwen_proxy.accounts import Credentials, save_accounts
+
+    second = emulator.add_account("second@example.com")
+    first = emulator.accounts[0]
+    save_accounts(
+        tmp_path / "accounts.json",
+        [Credentials(name="one", token=first.token), Credentials(name="two", token=second.token)],
+    )
+    with running_gateway(gateway_settings(emulator.url, None, tmp_path)) as gateway:
+        client = keyed_client(gateway.url, "x")
+        history: list[dict[str, Any]] = []
+        say(client, history, "My name is Ada.")
+        owner = first.email if emulator.chats(first.email) else second.email
+        other = second.email if owner == first.email else first.email
+        emulator.set_fault("expired_token", account=owner)
+        assert say(client, history, "What is my name?") == "Your name is Ada."
+    assert len(emulator.chats(other)) == 1  # the history moved, folded, to the other account
+    last = completions(emulator)[-1]
+    assert last.json["parent_id"] is None
+    assert "My name is Ada." in sent_text(last)
