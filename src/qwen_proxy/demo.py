@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from qwen_proxy.emulator.testing import running_emulator
 DEMO_MODEL = "qwen3.7-plus"
 
 
-def examples(base_url: str) -> str:
-    """The copy-paste examples printed by the demo."""
+def examples(base_url: str, python: str = sys.executable) -> str:
+    """The copy-paste examples printed by the demo (``python`` has the openai package)."""
     return f"""\
 Try it (the emulator answers deterministically, e.g. it remembers "my name is ..."):
 
@@ -22,7 +23,7 @@ Try it (the emulator answers deterministically, e.g. it remembers "my name is ..
     -d '{{"model": "{DEMO_MODEL}", "stream": true,
          "messages": [{{"role": "user", "content": "Hello! My name is Ada."}}]}}'
 
-  python3 - <<'PY'
+  {python} - <<'PY'
   from openai import OpenAI
   client = OpenAI(base_url="{base_url}/v1", api_key="unused")
   stream = client.chat.completions.create(
