@@ -196,3 +196,19 @@ def test_content_filter_early_non_streamed_keeps_partial_answer(
     choice = response.json()["choices"][0]
     assert choice["finish_reason"] == "content_filter"
     assert choice["message"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error_code"),
+    [
+        ("data_inspection_failed", 400, "content_filter"),
+        ("internal_error", 429, "upstream_quota_exceeded"),
+    ],
+)
+def test_error_envelope_before_any_text_is_an_http_error(
+    emulator: Any, gateway: Any, code: str, status: int, error_code: str
+) -> None:
+    emulator.set_fault("error_midstream", after=0, code=code)
+    response = post(gateway)
+    assert response.status_code == status, response.text
+    assert error_of(response)["code"] == error_code
