@@ -226,7 +226,8 @@ async def test_the_leases_of_a_dead_instance_age_out(make_store: StoreFactory) -
     clock.now += 61  # the dead instance renewed nothing meanwhile
     assert (await survivor.load(["a"]))["a"].in_flight == 0
     started = await survivor.update("a", lambda s: s.start(MODEL, clock.now, 1, 0.0))
-    assert started is not None and started.in_flight == 1
+    assert started is not None
+    assert started.in_flight == 1
 
 
 async def test_a_living_instance_keeps_its_long_requests_counted(make_store: StoreFactory) -> None:
@@ -309,5 +310,5 @@ async def test_a_stopped_redis_fails_fast_and_the_store_recovers_when_it_returns
 
 
 def test_invalid_ttls_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         RedisStateStore("redis://127.0.0.1:1/0", lease_ttl=0)
