@@ -1,0 +1,127 @@
+"""``/admin/accounts``: list and manage the account pool of a running gateway.
+
+The caller (``api.app``) has already checked the admin key. Answers never carry a secret:
+rows come from ``AccountPool.snapshot()``, and errors name fields, not values. Changes reach
+``accounts.json`` through the pool's ``on_change`` (other worker processes follow the file).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from qwen_proxy.accounts import AccountStatus, Credentials, CredentialsError, import_cookies
+from qwen_proxy.accounts.check import check_account
+from qwen_proxy.api.responses import Send, send_json
+from qwen_proxy.errors import InvalidRequest, MethodNotAllowed, NotFound
+from qwen_proxy.gateway import Gateway
+
+PREFIX = "/admin/accounts"
+_FIELDS = ("name", "token", "cookies", "email", "password", "proxy")
+
+
+async def handle_admin(gateway: Gateway, method: str, path: str, body: bytes, send: Send) -> None:
+    """Serve one admin request (``path`` starts with ``/admin``)."""
+    parts = [unquote(p) for p in path[len(PREFIX) :].split("/") if p]
+    if not path.startswith(PREFIX) or (path != PREFIX and not path.startswith(PREFIX + "/")):
+        raise NotFound(f"Unknown admin route: {method} {path}. See GET {PREFIX}.")
+    if not parts:
+        if method == "GET":
+            await send_json(send, 200, {"object": "list", "data": _rows(gateway)})
+        elif method == "POST":
+            await _add(gateway, body, send)
+        else:
+            raise MethodNotAllowed(f"Method {method} is not allowed here; use GET or POST.")
+        return
+    name = parts[0]
+    action = parts[1] if len(parts) == 2 else None
+    if len(parts) > 2 or (action is not None and action not in ("cookies", "check")):
+        raise NotFound(f"Unknown admin route: {method} {path}.")
+    credentials = _find(gateway, name)
+    if action is None:
+        if method == "GET":
+            await send_json(send, 200, _row(gateway, name))
+        elif method == "DELETE":
+            await gateway.pool.remove(name)
+            await send_json(send, 200, {"name": name, "deleted": True})
+        else:
+            raise MethodNotAllowed(f"Method {method} is not allowed here; use GET or DELETE.")
+        return
+    if method != "POST":
+        raise MethodNotAllowed(f"Method {method} is not allowed here; use POST.")
+    if action == "cookies":
+        await _import_cookies(gateway, name, body, send)
+    else:
+        result = await check_account(gateway.client.verify, credentials)
+        await send_json(send, 200, result.to_dict())
+
+
+def _rows(gateway: Gateway) -> list[dict[str, object]]:
+    return [status.to_dict() for status in gateway.pool.snapshot()]
+
+
+def _row(gateway: Gateway, name: str) -> dict[str, object]:
+    status: AccountStatus = next(s for s in gateway.pool.snapshot() if s.name == name)
+    return status.to_dict()
+
+
+def _find(gateway: Gateway, name: str) -> Credentials:
+    for credentials in gateway.pool.accounts():
+        if credentials.name == name:
+            return credentials
+    raise NotFound(f"No account named {name!r}. See GET {PREFIX}.", code="account_not_found")
+
+
+async def _add(gateway: Gateway, body: bytes, send: Send) -> None:
+    data = _json_object(body)
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
+    values: dict[str, str | None] = {}
+    for key in _FIELDS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequest(f"'{key}' must be a string.", param=key)
+        values[key] = value or None
+    try:
+        credentials = Credentials(
+            name=values["name"] or "",
+            token=values["token"] or "",
+            cookies=values["cookies"],
+            email=values["email"],
+            password=values["password"],
+            proxy=values["proxy"],
+        )
+    except CredentialsError as error:
+        raise InvalidRequest(str(error), param="name") from None
+    known = any(a.name == credentials.name for a in gateway.pool.accounts())
+    await gateway.pool.add(credentials)
+    await send_json(send, 200 if known else 201, _row(gateway, credentials.name))
+
+
+async def _import_cookies(gateway: Gateway, name: str, body: bytes, send: Send) -> None:
+    text = body.decode("utf-8", errors="replace")
+    if text.lstrip().startswith("{"):
+        # {"cookies": "<header or export>"} as well as a raw export object
+        data = _json_object(body)
+        inner = data.get("cookies")
+        if isinstance(inner, str):
+            text = inner
+    try:
+        cookies = import_cookies(text)
+    except CredentialsError as error:
+        raise InvalidRequest(str(error), param="cookies") from None
+    await gateway.pool.update_credentials(name, token=cookies.token, cookies=cookies.header)
+    await send_json(send, 200, _row(gateway, name))
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
