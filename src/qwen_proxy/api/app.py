@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 
+from qwen_proxy.api.admin import handle_admin
 from qwen_proxy.api.chat import complete
 from qwen_proxy.api.responses import Message, Receive, Scope, Send, send_error, send_json
 from qwen_proxy.api.validation import parse_chat_request
@@ -37,6 +38,8 @@ class App:
         self.gateway = gateway
         self.settings = gateway.settings
         self._keys = [key.encode() for key in self.settings.api_keys]
+        admin_key = self.settings.admin_key
+        self._admin_key = admin_key.encode() if admin_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -111,6 +114,12 @@ class App:
                     await send_json(send, 200, entry)
                     return
             raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        elif path == "/admin" or path.startswith("/admin/"):
+            self._authenticate_admin(scope)
+            body = b""
+            if method in ("POST", "PUT"):
+                body = await _read_body(receive, scope, self.settings.max_body_bytes)
+            await handle_admin(self.gateway, method, path, body, send)
         elif path == "/health":
             await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -136,6 +145,18 @@ class App:
         if not any(hmac.compare_digest(supplied, known) for known in self._keys):
             raise AuthenticationFailed("Incorrect API key provided.")
         return tenant_id(supplied.decode())
+
+    def _authenticate_admin(self, scope: Scope) -> None:
+        """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
+        if self._admin_key is None:
+            raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
+        scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise AuthenticationFailed(
+                "Missing admin key: send 'Authorization: Bearer <QWEN_PROXY_ADMIN_KEY>'."
+            )
+        if not hmac.compare_digest(key.strip().encode(), self._admin_key):
+            raise AuthenticationFailed("Incorrect admin key provided.")
 
 
 def _allow(method: str, expected: str) -> None:
