@@ -41,6 +41,8 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     #: "sqlite" (default), "memory", or a redis:// URL
     store: str = "sqlite"
+    #: key prefix in Redis: instances that share one prefix share conversations and accounts
+    redis_prefix: str = "qwen-proxy:"
     conversation_ttl: float = 30 * 24 * 3600.0
     conversation_max_nodes: int = 1_000_000
     #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
@@ -111,6 +113,11 @@ class Settings:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
         if self.retries < 0:
             raise SettingsError("QWEN_PROXY_RETRIES must be 0 or more")
+
+    @property
+    def uses_redis(self) -> bool:
+        """True when the store is a Redis URL (then account state is shared through it too)."""
+        return self.store.startswith(("redis://", "rediss://", "unix://"))
 
     @property
     def upstream_base(self) -> str:

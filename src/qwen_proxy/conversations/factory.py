@@ -13,9 +13,16 @@ _KINDS = "'memory', 'sqlite', 'sqlite:///<path>' or a redis://, rediss:// or uni
 
 
 def open_store(
-    url_or_kind: str, *, data_dir: Path, ttl: float, max_nodes: int
+    url_or_kind: str,
+    *,
+    data_dir: Path,
+    ttl: float,
+    max_nodes: int,
+    redis_prefix: str = "qwen-proxy:",
 ) -> ConversationStore:
-    """The store for a ``QWEN_PROXY_STORE`` value; ValueError names the accepted kinds."""
+    """The store for a ``QWEN_PROXY_STORE`` value; ValueError names the accepted kinds.
+
+    ``redis_prefix`` separates gateways (or tests) that share one Redis."""
     kind = url_or_kind.strip()
     if kind == "memory":
         return MemoryStore(ttl=ttl, max_nodes=max_nodes)
@@ -31,5 +38,5 @@ def open_store(
         # imported here: redis is an optional dependency the other stores do not need
         from qwen_proxy.conversations.redis import open_redis_store
 
-        return open_redis_store(kind, ttl=ttl, max_nodes=max_nodes)
+        return open_redis_store(kind, ttl=ttl, max_nodes=max_nodes, prefix=redis_prefix)
     raise ValueError(f"unknown conversation store {kind!r}; expected {_KINDS}")

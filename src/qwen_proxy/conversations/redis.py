@@ -338,6 +338,8 @@ class RedisStore:
             await self._client.aclose()
 
 
-def open_redis_store(url: str, *, ttl: float, max_nodes: int) -> ConversationStore:
+def open_redis_store(
+    url: str, *, ttl: float, max_nodes: int, prefix: str = DEFAULT_PREFIX
+) -> ConversationStore:
     """A ``RedisStore`` for a ``redis://``, ``rediss://`` or ``unix://`` URL."""
-    return RedisStore(url, ttl=ttl, max_nodes=max_nodes)
+    return RedisStore(url, ttl=ttl, max_nodes=max_nodes, prefix=prefix)
