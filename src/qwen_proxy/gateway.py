@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING
 
-from qwen_proxy.accounts import AccountPool, Credentials, Outcome, load_accounts
+from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
+from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.completions import CompletionService
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store
@@ -22,14 +24,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("qwen_proxy")
 
 PURGE_INTERVAL = 3600.0
+#: how often tokens near expiry are renewed (or warned about)
+RENEW_INTERVAL = 300.0
+#: how often accounts.json is checked for the operator's changes (a stat call)
+ACCOUNTS_POLL_INTERVAL = 2.0
 
 
-def configured_accounts(settings: Settings) -> list[Credentials]:
+def configured_accounts(settings: Settings, file: AccountsFile | None = None) -> list[Credentials]:
     """Accounts from the data directory, plus QWEN_PROXY_TOKEN as the account "env"."""
-    accounts = load_accounts(settings.data_dir / "accounts.json")
+    file = file or AccountsFile(accounts_path(settings.data_dir))
+    accounts = file.load()
     if settings.token:
-        accounts = [a for a in accounts if a.name != "env"]
-        accounts.append(Credentials(name="env", token=settings.token, cookies=settings.cookies))
+        accounts = [a for a in accounts if a.name != ENV_ACCOUNT]
+        accounts.append(
+            Credentials(name=ENV_ACCOUNT, token=settings.token, cookies=settings.cookies)
+        )
     return accounts
 
 
@@ -49,15 +58,20 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = QwenClient(settings)
+        self.accounts_file = AccountsFile(
+            accounts_path(settings.data_dir),
+            keep_in_memory=(ENV_ACCOUNT,) if settings.token else (),
+        )
         self._shared_state = shared_state_store(settings)
         self.pool = AccountPool(
-            configured_accounts(settings),
+            configured_accounts(settings, self.accounts_file),
             max_concurrent=settings.account_max_concurrent,
             min_interval=settings.account_min_interval,
             store=self._shared_state,
             # instances compare times through Redis, so a shared store needs wall time
             clock=time.monotonic if self._shared_state is None else time.time,
-            renew=None,
+            renew=self._sign_in,
+            on_change=self.accounts_file.save,
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
         self._store: ConversationStore | None = None
@@ -97,6 +111,8 @@ class Gateway:
             self.settings, self.client, self.catalog, self.pool, self._store
         )
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
+        self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))
+        self._tasks.append(asyncio.create_task(self._follow_accounts_file(), name="accounts-file"))
 
     async def stop(self) -> None:
         """Close everything ``start`` opened."""
@@ -104,6 +120,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.pool.aclose()
         await self.client.close()
         if self._shared_state is not None:
             await self._shared_state.aclose()
@@ -121,6 +138,32 @@ class Gateway:
                 continue
             if removed:
                 log.info("forgot %d expired conversation node(s)", removed)
+
+    async def _sign_in(self, credentials: Credentials) -> str:
+        """A fresh token by password sign-in (the pool throttles and serialises these)."""
+        if not credentials.email or not credentials.password:
+            raise ValueError("no email and password stored")
+        digest = hashlib.sha256(credentials.password.encode()).hexdigest()
+        return await self.client.sign_in(credentials.email, digest)
+
+    async def _renew_tokens(self) -> None:
+        """Renew tokens near expiry ahead of time (or warn when no password is stored)."""
+        while True:
+            try:
+                await self.pool.renew_due()
+            except Exception as exc:  # one failed round must not end the loop
+                log.warning("renewing account tokens failed: %s", type(exc).__name__)
+            await asyncio.sleep(RENEW_INTERVAL)
+
+    async def _follow_accounts_file(self) -> None:
+        """Apply the operator's edits of accounts.json (CLI add/remove/import-cookies)."""
+        while True:
+            await asyncio.sleep(ACCOUNTS_POLL_INTERVAL)
+            try:
+                if await self.accounts_file.apply_changes(self.pool):
+                    log.info("accounts.json changed; the account pool follows it")
+            except OSError as exc:
+                log.warning("could not re-read accounts.json: %s", type(exc).__name__)
 
     async def readiness_problems(self) -> list[str]:
         """Why the gateway cannot serve now (empty when ready)."""
