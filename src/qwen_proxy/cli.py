@@ -17,6 +17,7 @@ An OpenAI-compatible gateway to Qwen's web chat (chat.qwen.ai).
   qwen-proxy serve      start the gateway (configure with QWEN_PROXY_* variables or flags)
   qwen-proxy demo       the gateway plus an offline Qwen emulator, to try it without an account
   qwen-proxy emulator   only the offline emulator of chat.qwen.ai (for tests and benchmarks)
+  qwen-proxy accounts   add, list, remove, check Qwen accounts; import browser cookies
   qwen-proxy sessions   list, show or purge the conversations the gateway keeps
 """
 
@@ -89,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the offline chat.qwen.ai emulator")
     emulator_cli.add_arguments(emulator)
 
+    from qwen_proxy.accounts import cli as accounts_cli
+
+    accounts = commands.add_parser("accounts", help="manage the Qwen accounts the gateway uses")
+    accounts_cli.add_arguments(accounts)
+
     from qwen_proxy.conversations import cli as sessions_cli
 
     sessions = commands.add_parser("sessions", help="list, show or purge stored conversations")
@@ -116,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from qwen_proxy.emulator import cli as emulator_cli
 
             return emulator_cli.run(args)
+        if args.command == "accounts":
+            from qwen_proxy.accounts import cli as accounts_cli
+
+            return accounts_cli.run(args)
         if args.command == "sessions":
             from qwen_proxy.conversations import cli as sessions_cli
 
