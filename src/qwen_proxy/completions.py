@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -121,8 +121,12 @@ class Reply:
         """The upstream's last usage snapshot."""
         return self._stream.parser.usage
 
-    async def batches(self) -> AsyncIterator[list[Event]]:
-        """The reply's events, in batches as they arrive; raises GatewayError on failure."""
+    async def batches(self) -> AsyncGenerator[list[Event], None]:
+        """The reply's events, in batches as they arrive; raises GatewayError on failure.
+
+        ``aclose()`` it to stop early (a limit cut the reply): the upstream response is
+        closed, which cancels the generation, and nothing is recorded (see ``limits``).
+        """
         finished = False
         outcome = Outcome.ok()
         try:

@@ -64,6 +64,7 @@ class ChunkEncoder:
         include_usage: bool = False,
     ) -> None:
         self.include_usage = include_usage
+        self.reasoning_mode: ReasoningMode = reasoning
         self._think_tags = reasoning == "think_tags"
         self._in_think = False
         self._head = (
@@ -109,11 +110,18 @@ class ChunkEncoder:
             text = THINK_OPEN + text
         return self._content_head + _dumps(text) + self._delta_tail
 
-    def finish(self, reason: str, usage: Usage | None) -> bytes:
-        """The closing frames: finish_reason chunk, the usage chunk if asked for, ``[DONE]``."""
+    def finish(
+        self, reason: str, usage: Usage | None, annotations: list[dict[str, Any]] | None = None
+    ) -> bytes:
+        """The closing frames: the sources (as OpenAI streams them, an annotations-only delta
+        after the text), the finish_reason chunk, the usage chunk if asked for, ``[DONE]``."""
         frames = []
         if self._in_think:
             frames.append(self._close_think())
+        if annotations:
+            frames.append(
+                self._choice_head + b'{"annotations":' + _dumps(annotations) + self._delta_tail
+            )
         frames.append(
             self._choice_head
             + b'{},"logprobs":null,"finish_reason":'
@@ -166,6 +174,17 @@ class CompletionAccumulator:
                     self._urls.add(result.url)
                     self.search_results.append(result)
 
+    def content(self, reasoning: ReasoningMode = "field") -> str:
+        """The message content as the client assembles it (reasoning inside in think_tags)."""
+        thought = self.reasoning
+        if thought and reasoning == "think_tags":
+            return THINK_OPEN + thought + THINK_CLOSE + self.text
+        return self.text
+
+    def annotations(self, reasoning: ReasoningMode = "field") -> list[dict[str, Any]]:
+        """``url_citation`` annotations for the sources, with offsets into the content."""
+        return _citations(self.content(reasoning), self.search_results)
+
     def response(
         self,
         *,
@@ -177,12 +196,9 @@ class CompletionAccumulator:
         reasoning: ReasoningMode = "field",
     ) -> dict[str, Any]:
         """The OpenAI ``chat.completion`` object for everything added so far."""
-        content = self.text
+        content = self.content(reasoning)
         thought = self.reasoning
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
-        if thought and reasoning == "think_tags":
-            content = THINK_OPEN + thought + THINK_CLOSE + content
-            message["content"] = content
         message["annotations"] = _citations(content, self.search_results)
         if thought and reasoning == "field":
             message["reasoning_content"] = thought

@@ -2,6 +2,8 @@
 
 The stream is a raw ASGI send loop (measured lighter than a framework response per open
 stream): each upstream batch is mapped and written once, with no per-chunk logging.
+``stop`` and ``max_tokens`` are enforced here through ``limits`` (the upstream ignores them):
+a reply cut by a limit finishes with ``stop``/``length`` and its upstream response is closed.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Literal
 from qwen_proxy.api.responses import Receive, Send, send_error, send_json
 from qwen_proxy.completions import CompletionService, Reply
 from qwen_proxy.errors import GatewayError
+from qwen_proxy.limits import ReplyLimiter, limiter_for
 from qwen_proxy.messages import ChatRequest
 from qwen_proxy.qwen.errors import ContentFiltered
-from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta, SearchResults
+from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta
 from qwen_proxy.translate import ChunkEncoder, CompletionAccumulator, new_completion_id
 
 log = logging.getLogger("qwen_proxy.api")
@@ -52,19 +55,29 @@ async def complete(
 
 async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send) -> None:
     acc = CompletionAccumulator()
+    limiter = limiter_for(request.max_tokens, request.stop)
     finish_reason = "stop"
+    batches = reply.batches()
     try:
-        async for batch in reply.batches():
+        async for batch in batches:
+            if limiter is not None:
+                batch = limiter.filter(batch, reply.usage)
             for event in batch:
                 acc.add(event)
+            if limiter is not None and limiter.finish_reason is not None:
+                finish_reason = limiter.finish_reason
+                await batches.aclose()  # closes the upstream response: generation is cancelled
+                break
     except ContentFiltered:
         finish_reason = "content_filter"
+        if limiter is not None:
+            acc.add(AnswerDelta(limiter.flush()))
     body = acc.response(
         completion_id=new_completion_id(),
         created=int(time.time()),
         model=request.model,
         finish_reason=finish_reason,
-        usage=reply.usage,
+        usage=limiter.usage(reply.usage) if limiter is not None else reply.usage,
         reasoning=reasoning,
     )
     await send_json(send, 200, body, _info_headers(request))
@@ -80,7 +93,10 @@ async def _stream(
         reasoning=reasoning,
         include_usage=request.include_usage,
     )
-    pump = asyncio.ensure_future(_pump(reply, encoder, send))
+    limiter = limiter_for(request.max_tokens, request.stop)
+    # only search replies pay for collecting text: citations need the whole content's offsets
+    cited = CompletionAccumulator() if reply.model.search or request.web_search else None
+    pump = asyncio.ensure_future(_pump(reply, encoder, send, limiter, cited))
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
     try:
         done, _ = await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -102,7 +118,13 @@ async def _wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def _pump(reply: Reply, encoder: ChunkEncoder, send: Send) -> None:
+async def _pump(
+    reply: Reply,
+    encoder: ChunkEncoder,
+    send: Send,
+    limiter: ReplyLimiter | None,
+    cited: CompletionAccumulator | None,
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -114,8 +136,14 @@ async def _pump(reply: Reply, encoder: ChunkEncoder, send: Send) -> None:
     content = encoder.content
     reasoning = encoder.reasoning
     finish_reason = "stop"
+    batches = reply.batches()
     try:
-        async for batch in reply.batches():
+        async for batch in batches:
+            if limiter is not None:
+                batch = limiter.filter(batch, reply.usage)
+            if cited is not None:
+                for event in batch:
+                    cited.add(event)
             parts: list[bytes] = []
             for event in batch:
                 kind = type(event)
@@ -123,25 +151,31 @@ async def _pump(reply: Reply, encoder: ChunkEncoder, send: Send) -> None:
                     parts.append(content(event.text))  # type: ignore[union-attr]
                 elif kind is ReasoningDelta:
                     parts.append(reasoning(event.text))  # type: ignore[union-attr]
-                elif kind is SearchResults:
-                    pass  # sources are attached to non-streamed replies (annotations)
             if parts:
                 await send(
                     {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
                 )
+            if limiter is not None and limiter.finish_reason is not None:
+                finish_reason = limiter.finish_reason
+                await batches.aclose()  # closes the upstream response: generation is cancelled
+                break
     except ContentFiltered:
         finish_reason = "content_filter"
+        if limiter is not None:
+            held = limiter.flush()
+            if cited is not None:
+                cited.add(AnswerDelta(held))
+            await send({"type": "http.response.body", "body": content(held), "more_body": True})
     except GatewayError as error:
         log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
         await send({"type": "http.response.body", "body": encoder.error(error), "more_body": False})
         return
-    await send(
-        {
-            "type": "http.response.body",
-            "body": encoder.finish(finish_reason, reply.usage),
-            "more_body": False,
-        }
-    )
+    usage = limiter.usage(reply.usage) if limiter is not None else reply.usage
+    annotations = None
+    if cited is not None and cited.search_results:
+        annotations = cited.annotations(encoder.reasoning_mode)
+    tail = encoder.finish(finish_reason, usage, annotations)
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
 async def send_early_error(send: Send, error: GatewayError) -> None:
