@@ -418,6 +418,7 @@ class CompletionService:
             now_s=int(self.clock()),
             chat_type="search" if model.search or request.web_search else "t2t",
             thinking=thinking,
+            thinking_format=self.settings.thinking_format,
         )
 
     def _backoff(self, failures: int) -> float:

@@ -62,6 +62,9 @@ class Settings:
     models_ttl: float = 300.0
     #: "field" (delta.reasoning_content) or "think_tags" (<think>...</think> in content)
     reasoning_output: str = "field"
+    #: what the upstream sends as thinking: "summary" (the web app's default, cumulative summary
+    #: arrays) or "detail" (the incremental ``think`` phase)
+    thinking_format: str = "summary"
     account_max_concurrent: int = 4
     account_min_interval: float = 0.0
     keep_alive: int = 75
@@ -109,6 +112,8 @@ class Settings:
             raise SettingsError("QWEN_PROXY_CONTINUE_FROM must be response_id or parent_id")
         if self.reasoning_output not in ("field", "think_tags"):
             raise SettingsError("QWEN_PROXY_REASONING_OUTPUT must be field or think_tags")
+        if self.thinking_format not in ("summary", "detail"):
+            raise SettingsError("QWEN_PROXY_THINKING_FORMAT must be summary or detail")
         if self.max_body_bytes < 1024:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
         if self.retries < 0:
