@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
-from qwen_proxy.completions import CompletionService
+from qwen_proxy.completions import CompletionService, outcome_for
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.models import ModelCatalog
 from qwen_proxy.qwen.client import QwenClient
+from qwen_proxy.qwen.errors import UpstreamError
 
 if TYPE_CHECKING:
     from qwen_proxy.accounts.redis_state import RedisStateStore
@@ -178,11 +179,21 @@ class Gateway:
         return problems
 
     async def _fetch_models(self) -> list[dict[str, object]]:
-        lease = await self.pool.acquire("*models*")
-        try:
-            models = await self.client.list_models(lease.credentials)
-        except BaseException:
-            await lease.release(Outcome.transient())
-            raise
-        await lease.release(Outcome.ok())
-        return list(models)
+        """The upstream's model list, from another account when one's token or WAF fails."""
+        failed: set[str] = set()
+        while True:
+            lease = await self.pool.acquire("*models*", exclude=failed)
+            try:
+                models = await self.client.list_models(lease.credentials)
+            except UpstreamError as error:
+                # an expired token or a captcha on the model list says as much about the account
+                await lease.release(outcome_for(error))
+                if error.account_fault not in ("auth", "captcha", "rate_limit"):
+                    raise
+                failed.add(lease.name)
+                continue
+            except BaseException:
+                await lease.release(Outcome.transient())
+                raise
+            await lease.release(Outcome.ok())
+            return list(models)
