@@ -10,8 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
+
 from qwen_proxy.accounts.credentials import Credentials, mask_email
 from qwen_proxy.accounts.jwt import token_expiry
+from qwen_proxy.qwen.classify import classify_answer
 from qwen_proxy.qwen.errors import UpstreamError
 
 Verify = Callable[[Credentials], Awaitable[dict[str, Any]]]
@@ -56,6 +59,9 @@ async def check_account(verify: Verify, credentials: Credentials) -> CheckResult
         return CheckResult(name, "expired", "no token stored yet (it signs in on first use)")
     try:
         user = await verify(credentials)
+        if not isinstance(user.get("id") or user.get("email"), str):
+            # a 200 JSON that names no user is a gateway answer (the WAF's mtop form, say)
+            raise classify_answer(200, "application/json", orjson.dumps(user))
     except UpstreamError as error:
         result = _RESULTS.get(error.account_fault or "", "error")
         return CheckResult(
