@@ -160,6 +160,9 @@ class QwenClient:
             raise UpstreamConnectionError(
                 f"Could not reach the upstream ({type(exc).__name__})."
             ) from None
+        # this frame lives as long as the stream: drop the request body and headers now
+        # (orjson's buffer alone is ~8 KiB) so an open stream holds only the response
+        del body, data, headers
         try:
             yield response
         finally:
@@ -243,6 +246,7 @@ class QwenClient:
         async with self._request(
             "POST", path, cred, body=body, chat_id=chat_id, accept="text/event-stream"
         ) as response:
+            del body  # not needed while the reply streams (see _request)
             content_type = response.headers.get("Content-Type", "")
             if response.status != 200 or "text/event-stream" not in content_type:
                 try:
