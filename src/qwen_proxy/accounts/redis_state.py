@@ -159,6 +159,7 @@ class RedisStateStore:
         self._ids = itertools.count(1)
         self._held: dict[str, list[str]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _state_key(self, name: str) -> str:
         return f"{self.prefix}account:{name}"
@@ -205,7 +206,11 @@ class RedisStateStore:
 
     async def update(self, name: str, change: StateChange) -> AccountState | None:
         """Apply ``change`` atomically across instances (optimistic, retried on conflict)."""
-        return await self._call(lambda: self._update(name, change))
+        # one update per account at a time in this process: optimistic retries are then only
+        # paid for conflicts with other instances
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._call(lambda: self._update(name, change))
 
     async def _update(self, name: str, change: StateChange) -> AccountState | None:
         state_key, lease_key = self._state_key(name), self._lease_key(name)
