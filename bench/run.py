@@ -324,6 +324,9 @@ def table(results: dict[str, Any]) -> str:
         f"| gateway CPU per 1,000 chunks relayed | | {cpu_per_k:.1f} ms | |",
         f"| gateway CPU per short non-streamed request | | "
         f"{1000 * rg['gateway_cpu_s'] / max(rg['completed'], 1):.2f} ms | |",
+        f"| gateway core busy (req/s run / chunks run) | | "
+        f"{100 * rg['gateway_cpu_s'] / rg['wall_s']:.0f} % / "
+        f"{100 * cg['gateway_cpu_s'] / cg['wall_s']:.0f} % | |",
     ]
     h = results["held"]
     lines += [
@@ -352,13 +355,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render(path: Path) -> int:
+    """Print the table of an earlier run's JSON file."""
+    print(table(json.loads(path.read_text())))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the suite; print the table; write the JSON file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="less load (about a minute)")
     parser.add_argument("--skip-stores", action="store_true", help="only the gateway parts")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--render", type=Path, help="only print the table of this JSON file")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     plan = QUICK if args.quick else FULL
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "plan": plan.__dict__}
     results["cores"] = {"gateway": GATEWAY_CORE, "emulator_and_load": LOAD_CORE}
