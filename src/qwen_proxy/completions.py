@@ -199,7 +199,12 @@ class Reply:
         try:
             await self._stack.aclose()
         finally:
-            await self.lease.release(outcome)
+            try:
+                await self.lease.release(outcome)
+            except GatewayError as error:
+                # the reply itself is done: losing its bookkeeping (a shared state store that
+                # went away) must not turn a delivered answer into an error; the lease lapses
+                log.warning("could not release account %s: %s", self.lease.name, error.message)
 
     async def aclose(self) -> None:
         """Give up the reply (client went away): nothing is recorded."""

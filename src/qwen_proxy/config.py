@@ -124,6 +124,18 @@ class Settings:
         """True when the store is a Redis URL (then account state is shared through it too)."""
         return self.store.startswith(("redis://", "rediss://", "unix://"))
 
+    def to_env(self) -> dict[str, str]:
+        """Every setting as ``QWEN_PROXY_*`` variables (worker processes rebuild from them)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            env["QWEN_PROXY_" + f.name.upper()] = str(value)
+        return env
+
     @property
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash."""

@@ -51,7 +51,7 @@ def serve(settings: Settings, *, workers: int = 1) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if workers > 1:
         # workers rebuild Settings from the environment: hand the flags down that way
-        for name, value in _as_env(settings).items():
+        for name, value in settings.to_env().items():
             os.environ[name] = value
     log.info(
         "qwen-proxy listening on http://%s:%d (upstream %s, store %s, client keys %s)",
@@ -68,24 +68,6 @@ def serve(settings: Settings, *, workers: int = 1) -> int:
     else:
         uvicorn.Server(config).run()
     return 0
-
-
-def _as_env(settings: Settings) -> dict[str, str]:
-    env = {
-        "QWEN_PROXY_HOST": settings.host,
-        "QWEN_PROXY_PORT": str(settings.port),
-        "QWEN_PROXY_UPSTREAM_URL": settings.upstream_url,
-        "QWEN_PROXY_DATA_DIR": str(settings.data_dir),
-        "QWEN_PROXY_STORE": settings.store,
-        "QWEN_PROXY_LOG_LEVEL": settings.log_level,
-    }
-    if settings.token:
-        env["QWEN_PROXY_TOKEN"] = settings.token
-    if settings.cookies:
-        env["QWEN_PROXY_COOKIES"] = settings.cookies
-    if settings.api_keys:
-        env["QWEN_PROXY_API_KEYS"] = ",".join(settings.api_keys)
-    return env
 
 
 class BackgroundGateway:

@@ -56,3 +56,10 @@ def test_secrets_stay_out_of_repr() -> None:
     settings = Settings.from_env({"QWEN_PROXY_TOKEN": "eyJsecret", "QWEN_PROXY_API_KEYS": "k1"})
     assert "eyJsecret" not in repr(settings)
     assert "k1" not in repr(settings)
+
+
+def test_to_env_round_trips_every_setting() -> None:
+    settings = Settings.from_env(
+        {"QWEN_PROXY_API_KEYS": "a,b", "QWEN_PROXY_PORT": "9009", "QWEN_PROXY_TOKEN": "t"}
+    )
+    assert Settings.from_env(settings.to_env()) == settings
