@@ -3,11 +3,12 @@ completion-token budget (``max_completion_tokens`` / ``max_tokens``). Pure, no I
 
 Rules (what a client can rely on):
 
-- **stop** applies to answer text only, not to reasoning. The earliest occurrence of any stop
-  string ends the reply; the stop string itself and everything after it are never sent
-  (OpenAI's behaviour), and ``finish_reason`` is ``"stop"``. To keep latency minimal, only the
-  shortest tail of the text that could still be the beginning of a stop string is held back,
-  until the next text decides; at a normal end it is sent.
+- **stop** applies to answer text only, not to reasoning. The first stop string to be
+  completed ends the reply, as a model generating text in order would stop (so the result does
+  not depend on how the text was split into deltas); the stop string itself and everything
+  after it are never sent (OpenAI's behaviour), and ``finish_reason`` is ``"stop"``. To keep
+  latency minimal, only the tail of the text that could still be the beginning of a stop
+  string is held back, until the next text decides; at a normal end it is sent.
 - **the budget** counts reasoning and answer tokens together, as OpenAI's
   ``max_completion_tokens`` does. The count follows the upstream's running usage
   (``output_tokens``, which includes reasoning): the tokens one read added are spread over the
@@ -47,6 +48,7 @@ class StopScanner:
     def __init__(self, stops: Sequence[str]) -> None:
         self._stops = tuple(stop for stop in stops if stop)
         self._longest = max((len(stop) for stop in self._stops), default=0)
+        self._firsts = frozenset(stop[0] for stop in self._stops)
         self._held = ""
         #: True once a stop string was found; nothing more is let through
         self.hit = False
@@ -56,11 +58,15 @@ class StopScanner:
         if self.hit:
             return ""
         pending = self._held + text
-        cut = -1
+        cut = end = -1
         for stop in self._stops:
             found = pending.find(stop)
-            if found >= 0 and (cut < 0 or found < cut):
-                cut = found
+            if found < 0:
+                continue
+            # the stop completed first wins; of two ending together, the longer
+            found_end = found + len(stop)
+            if end < 0 or found_end < end or (found_end == end and found < cut):
+                cut, end = found, found_end
         if cut >= 0:
             self.hit = True
             self._held = ""
@@ -77,7 +83,11 @@ class StopScanner:
     def _holdback(self, pending: str) -> int:
         """Length of the longest tail of ``pending`` that is a proper prefix of a stop."""
         size = len(pending)
+        firsts = self._firsts
         for start in range(max(0, size - self._longest + 1), size):
+            # most positions cannot begin a stop at all; skip them before slicing
+            if pending[start] not in firsts:
+                continue
             tail = pending[start:]
             if any(stop.startswith(tail) for stop in self._stops):
                 return size - start

@@ -51,9 +51,12 @@ def test_text_before_a_stop_is_sent_and_the_stop_is_not() -> None:
     assert scanner.hit
 
 
-def test_earliest_of_several_stops_wins() -> None:
+def test_the_stop_completed_first_wins() -> None:
     scanner = StopScanner(["END", "b"])
     assert feed_all(scanner, ["a", "bc END"]) == "a"
+    # "b" is complete before "aba" could be, whatever the split
+    assert feed_all(StopScanner(["aba", "b"]), ["aba"]) == "a"
+    assert feed_all(StopScanner(["aba", "b"]), ["ab", "a"]) == "a"
 
 
 def test_text_that_cannot_begin_a_stop_is_sent_at_once() -> None:
@@ -86,11 +89,12 @@ def test_nothing_after_a_stop_is_let_through() -> None:
     stops=st.lists(st.text(alphabet="abc.\n", min_size=1, max_size=4), min_size=1, max_size=4),
     cuts=st.lists(st.integers(0, 40), max_size=8),
 )
-def test_any_split_sends_exactly_the_text_before_the_first_stop(
+def test_any_split_sends_exactly_the_text_before_the_first_completed_stop(
     text: str, stops: list[str], cuts: list[int]
 ) -> None:
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    expected = text[: min(found)] if found else text
+    # (end, start) of each stop's first occurrence: the one completed first wins
+    found = [(i + len(s), i) for s in stops if (i := text.find(s)) >= 0]
+    expected = text[: min(found)[1]] if found else text
     scanner = StopScanner(stops)
     sent = ""
     for piece in split(text, cuts):
