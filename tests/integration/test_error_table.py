@@ -212,3 +212,20 @@ def test_error_envelope_before_any_text_is_an_http_error(
     response = post(gateway)
     assert response.status_code == status, response.text
     assert error_of(response)["code"] == error_code
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("waf_json", "upstream_captcha"),
+        ("waf_html", "upstream_captcha"),
+        ("expired_token", "upstream_auth_failed"),
+        ("rate_limited", "upstream_rate_limited"),
+    ],
+)
+def test_fault_when_creating_the_chat_is_classified_too(
+    emulator: Any, gateway: Any, fault: str, code: str
+) -> None:
+    emulator.set_fault(fault, route="new_chat")
+    response = post(gateway)
+    assert error_of(response)["code"] == code

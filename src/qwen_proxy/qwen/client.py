@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from qwen_proxy.config import Settings
-from qwen_proxy.qwen.classify import classify_answer
+from qwen_proxy.qwen.classify import classify_answer, is_success_json
 from qwen_proxy.qwen.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -182,7 +182,8 @@ class QwenClient:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise classify_answer(response.status, content_type, body) from None
-        if isinstance(payload, dict) and payload.get("success") is False:
+        if isinstance(payload, dict) and not is_success_json(body):
+            # app errors and the WAF's JSON captcha both come back as 200 application/json
             raise classify_answer(response.status, content_type, body)
         return payload
 
