@@ -632,10 +632,8 @@ def test_sampling_params_the_upstream_cannot_apply_are_listed_sorted() -> None:
         "frequency_penalty",
         "logit_bias",
         "logprobs",
-        "parallel_tool_calls",
         "response_format",
         "seed",
-        "service_tier",
         "temperature",
         "top_logprobs",
         "top_p",
@@ -729,3 +727,21 @@ def test_arbitrary_json_yields_a_request_or_an_openai_error(
         assert result.param is not None
     else:
         assert result.messages
+
+
+def test_parameters_left_at_their_no_op_value_are_not_reported_as_ignored() -> None:
+    request = parse_chat_request(
+        orjson.dumps(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "logprobs": False,
+                "frequency_penalty": 0,
+                "response_format": {"type": "text"},
+                "presence_penalty": 0.5,
+            }
+        ),
+        content_type="application/json",
+        max_body_bytes=1 << 20,
+    )
+    assert request.ignored_params == ("presence_penalty",)

@@ -70,6 +70,16 @@ _NOT_APPLICABLE = (
     "top_logprobs",
     "top_p",
 )
+# values that ask for nothing beyond the upstream's own behaviour: not worth reporting
+_NO_OP_VALUES: dict[str, tuple[object, ...]] = {
+    "frequency_penalty": (0,),
+    "logit_bias": ({},),
+    "logprobs": (False,),
+    "parallel_tool_calls": (True, False),
+    "presence_penalty": (0,),
+    "response_format": ({"type": "text"},),
+    "service_tier": ("auto", "default"),
+}
 # OpenAI parameters without a ChatRequest field; kept in ``extra`` for later stages
 _EXTRA_PARAMS = (
     "audio",
@@ -190,7 +200,11 @@ def _chat_request(data: dict[str, object]) -> ChatRequest:
         reasoning_effort=reasoning_effort,
         enable_thinking=_opt_bool(data, "enable_thinking"),
         web_search=_opt_object(data, "web_search_options") is not None,
-        ignored_params=tuple(name for name in _NOT_APPLICABLE if data.get(name) is not None),
+        ignored_params=tuple(
+            name
+            for name in _NOT_APPLICABLE
+            if data.get(name) is not None and data[name] not in _NO_OP_VALUES.get(name, ())
+        ),
         extra={name: data[name] for name in _EXTRA_PARAMS if data.get(name) is not None},
     )
 
