@@ -32,10 +32,9 @@ from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisError, TimeoutError, WatchError
+from redis.exceptions import WatchError
 
+from qwen_proxy import redis_client
 from qwen_proxy.accounts.state import AccountState, Cooldown, CooldownReason, Health
 from qwen_proxy.accounts.store import StateChange
 from qwen_proxy.errors import ServiceUnavailable
@@ -111,14 +110,6 @@ def decode_state(raw: bytes | None, in_flight: int = 0) -> AccountState:
     )
 
 
-def _where(client: aioredis.Redis) -> str:
-    """``host:port`` (or the socket path) of a client, never its credentials."""
-    kwargs = client.connection_pool.connection_kwargs
-    if "path" in kwargs:
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
 class RedisStateStore:
     """An ``AccountStateStore`` in Redis, so cool-downs, quarantine, in-flight counts and
     pacing are the same for every gateway instance."""
@@ -140,20 +131,10 @@ class RedisStateStore:
         self.state_ttl = state_ttl
         self.lease_ttl = lease_ttl
         self._clock = clock
-        if isinstance(url_or_client, str):
-            # as in the conversation store: one quick retry hides a Redis restart, a silent
-            # Redis costs one socket_timeout
-            self._client = aioredis.Redis.from_url(
-                url_or_client,
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
-            )
-            self._owns_client = True
-        else:
-            self._client = url_or_client
-            self._owns_client = False
-        self.where = _where(self._client)
+        self._client, self._owns_client = redis_client.connect(
+            url_or_client, connect_timeout=connect_timeout, socket_timeout=socket_timeout
+        )
+        self.where = redis_client.where(self._client)
         #: this instance's lease ids, per account; only their owner releases or renews them
         self._instance = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -169,20 +150,7 @@ class RedisStateStore:
 
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T:
         """Run Redis work, turning an unreachable or refusing Redis into ServiceUnavailable."""
-        try:
-            return await op()
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise ServiceUnavailable(
-                f"Redis at {self.where} does not answer (shared account state is unavailable)",
-                code="store_unavailable",
-            ) from exc
-        except RedisError as exc:
-            # server-side refusals (auth, OOM, READONLY replica): their text names no secret
-            raise ServiceUnavailable(
-                f"Redis at {self.where} refused an account-state command: "
-                f"{type(exc).__name__}: {exc}",
-                code="store_unavailable",
-            ) from exc
+        return await redis_client.call(op, at=self.where, serving="shared account state")
 
     async def load(self, names: Collection[str]) -> dict[str, AccountState]:
         """The state of each named account (a fresh state for one never seen), one round trip."""

@@ -31,16 +31,8 @@ from typing import TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    ConnectionError,
-    InvalidResponse,
-    RedisError,
-    TimeoutError,
-)
 
+from qwen_proxy import redis_client
 from qwen_proxy.conversations.store import (
     DEFAULT_MAX_NODES,
     DEFAULT_TTL,
@@ -144,14 +136,6 @@ def _decode(key: str, raw: bytes) -> Node:
     )
 
 
-def _where(client: aioredis.Redis) -> str:
-    """``host:port`` (or the socket path) of a client, never its credentials."""
-    kwargs = client.connection_pool.connection_kwargs
-    if "path" in kwargs:
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
 class RedisStore:
     """Nodes in one Redis shared by every gateway instance; ``ttl`` and ``max_nodes`` as in
     ``store``."""
@@ -175,49 +159,17 @@ class RedisStore:
         self._clock = clock
         self._node_prefix = f"{prefix}node:"
         self._used = f"{prefix}used"
-        if isinstance(url_or_client, str):
-            # One immediate retry on a broken connection hides a Redis restart from callers;
-            # timeouts are not retried, so a silent Redis costs one socket_timeout, not several.
-            self._client = aioredis.Redis.from_url(
-                url_or_client,
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
-            )
-            self._owns_client = True
-        else:
-            self._client = url_or_client
-            self._owns_client = False
-        self.where = _where(self._client)
+        self._client, self._owns_client = redis_client.connect(
+            url_or_client, connect_timeout=connect_timeout, socket_timeout=socket_timeout
+        )
+        self.where = redis_client.where(self._client)
         self._put_script = self._client.register_script(_PUT)
         self._touch_script = self._client.register_script(_TOUCH)
         self._purge_script = self._client.register_script(_PURGE)
 
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T:
         """Run one Redis operation, turning an unreachable Redis into ServiceUnavailable."""
-        try:
-            return await op()
-        except AuthenticationError as exc:
-            raise ServiceUnavailable(
-                f"Redis at {self.where} refused the store's credentials",
-                code="store_unavailable",
-            ) from exc
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise ServiceUnavailable(
-                f"Redis at {self.where} does not answer (the conversation store is unavailable)",
-                code="store_unavailable",
-            ) from exc
-        except InvalidResponse as exc:
-            raise ServiceUnavailable(
-                f"the server at {self.where} does not speak the Redis protocol",
-                code="store_unavailable",
-            ) from exc
-        except RedisError as exc:
-            # server-side refusals (OOM, READONLY replica, ...): their text names no secret
-            raise ServiceUnavailable(
-                f"Redis at {self.where} refused a store command: {exc}",
-                code="store_unavailable",
-            ) from exc
+        return await redis_client.call(op, at=self.where, serving="the conversation store")
 
     def _px(self, last_used_at: float) -> int:
         """Milliseconds until a node used at ``last_used_at`` expires (<= 0: already gone)."""
