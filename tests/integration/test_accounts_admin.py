@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_accounts_support import (
+
+import qwen_proxy.gateway
+from accounts_support import (
     ADMIN_KEY,
     admin,
     email,
@@ -18,8 +20,6 @@ from test_accounts_support import (
     wait_until,
     write_accounts,
 )
-
-import qwen_proxy.gateway
 from qwen_proxy.accounts import Credentials, load_accounts, save_accounts
 from qwen_proxy.emulator.testing import EmulatorHandle
 from qwen_proxy.server import BackgroundGateway

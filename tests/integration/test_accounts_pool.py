@@ -9,7 +9,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from test_accounts_support import (
+
+from accounts_support import (
     PASSWORDS,
     admin,
     ask,
@@ -21,7 +22,6 @@ from test_accounts_support import (
     wait_until,
     write_accounts,
 )
-
 from qwen_proxy.accounts import load_accounts, token_expiry
 
 VERIFY_URL = "https://chat.qwen.ai/punish?x5secdata=emulator"
