@@ -366,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="less load (about a minute)")
     parser.add_argument("--skip-stores", action="store_true", help="only the gateway parts")
+    parser.add_argument(
+        "--parts",
+        default="latency,throughput,held",
+        help="gateway parts to run, comma-separated (while iterating; the table needs all)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument("--render", type=Path, help="only print the table of this JSON file")
     args = parser.parse_args(argv)
@@ -383,17 +388,21 @@ def main(argv: list[str] | None = None) -> int:
             for target in ("direct", "gateway"):
                 load(services, {"scenario": "load", "target": target, "knobs": UNPACED_SHORT}
                      | {"concurrency": 4, "requests": 40})  # fmt: skip
-            results["latency"] = run_latency(services, plan)
-            results["throughput"] = run_throughput(services, plan)
-            results["throughput"]["concurrency_rps"] = plan.rps_concurrency
-            results["throughput"]["concurrency_chunks"] = plan.chunks_concurrency
-            results["held"] = run_held(services, plan)
+            parts = set(args.parts.split(","))
+            if "latency" in parts:
+                results["latency"] = run_latency(services, plan)
+            if "throughput" in parts:
+                results["throughput"] = run_throughput(services, plan)
+                results["throughput"]["concurrency_rps"] = plan.rps_concurrency
+                results["throughput"]["concurrency_chunks"] = plan.chunks_concurrency
+            if "held" in parts:
+                results["held"] = run_held(services, plan)
             results["gateway_rss_end_kib"] = rss_kib(services.gateway_pid)
         finally:
             services.stop()
         results["stores"] = [] if args.skip_stores else run_stores(workdir, plan.store_nodes)
-    report = table(results)
-    print(report)
+    if {"latency", "throughput", "held"} <= set(args.parts.split(",")):
+        print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / time.strftime("%Y%m%d-%H%M%S.json")
     path.write_text(json.dumps(results, indent=2))
