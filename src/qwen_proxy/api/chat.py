@@ -96,19 +96,42 @@ async def _stream(
     limiter = limiter_for(request.max_tokens, request.stop)
     # only search replies pay for collecting text: citations need the whole content's offsets
     cited = CompletionAccumulator() if reply.model.search or request.web_search else None
-    pump = asyncio.ensure_future(_pump(reply, encoder, send, limiter, cited))
+    # The pump runs in this task and only the disconnect watch gets one of its own: a task
+    # and an asyncio.wait less per open stream (memory and scheduling on the hot path).
+    # uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
+    task = asyncio.current_task()
+    assert task is not None
+    watch = _DisconnectWatch(task)
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    watcher.add_done_callback(watch.fired)
     try:
-        done, _ = await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if pump not in done:
-            # the client went away: stop reading upstream, record nothing
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
-            await reply.aclose()
-        else:
-            pump.result()
+        await _pump(reply, encoder, send, limiter, cited)
+    except asyncio.CancelledError:
+        if not watch.gone:
+            raise
+        # the client went away: the upstream read was cancelled, record nothing
+        task.uncancel()
+        await reply.aclose()
     finally:
+        watch.armed = False
+        watcher.remove_done_callback(watch.fired)
         watcher.cancel()
+
+
+class _DisconnectWatch:
+    """Cancels the streaming task once the client disconnects, only while it is pumping."""
+
+    __slots__ = ("_task", "armed", "gone")
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self._task = task
+        self.armed = True
+        self.gone = False
+
+    def fired(self, watcher: asyncio.Future[None]) -> None:
+        if self.armed and not watcher.cancelled() and watcher.exception() is None:
+            self.gone = True
+            self._task.cancel()
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -1,0 +1,65 @@
+"""A client that hangs up mid-stream: the gateway stops the upstream read and frees the account."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from qwen_proxy.server import BackgroundGateway
+
+_STREAM_BODY = {
+    "model": "qwen3.7-plus",
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
+def _in_flight(gateway: BackgroundGateway) -> int:
+    return sum(status.in_flight for status in gateway.app.gateway.pool.snapshot())
+
+
+def _stored_nodes(gateway: BackgroundGateway) -> int:
+    # the test gateway uses the memory store: counting it touches no loop
+    return asyncio.run(gateway.app.gateway.store.count())
+
+
+def _wait_until(condition: Any, timeout: float = 5.0) -> bool:
+    # the gateway runs on another thread: poll its state (no event to await across threads)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
+    emulator: Any, gateway: BackgroundGateway
+) -> None:
+    # one event every 2 s: without the disconnect watch the gateway would sit on the upstream
+    emulator.set_knobs(event_delay=2.0, answer_length=60)
+    body = _STREAM_BODY
+    with (
+        httpx.Client(base_url=gateway.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        next(response.iter_bytes())
+        assert _in_flight(gateway) == 1
+    assert _wait_until(lambda: _in_flight(gateway) == 0, timeout=1.5)
+    assert _stored_nodes(gateway) == 0
+
+
+def test_a_stream_read_to_the_end_is_recorded_and_frees_the_account(
+    emulator: Any, gateway: BackgroundGateway
+) -> None:
+    emulator.set_knobs(event_delay=0.0)
+    body = _STREAM_BODY
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        text = http.post("/v1/chat/completions", json=body).text
+    assert text.rstrip().endswith("data: [DONE]")
+    assert _in_flight(gateway) == 0
+    assert _stored_nodes(gateway) == 1
