@@ -12,6 +12,13 @@ stored nodes on a 2-core machine: inline 84-89k one-key lookups/s and 28-30k ins
 one worker thread 7-15k lookups/s and 6k inserts/s. The price of inline: while another
 process holds the write lock (microseconds per statement), a write waits on the loop.
 
+WAL checkpoints (copying the log back into the file, with an fsync) are taken off the loop:
+SQLite's automatic checkpoint would run inside whichever insert crossed 1,000 log pages and
+stall every stream on the loop for milliseconds (measured: the p99 time to first token at 10
+streams went from +3 ms with the memory store to +19 ms with SQLite). This connection turns
+it off; every ``checkpoint_every`` inserts a passive checkpoint runs on a worker thread with a
+connection of its own, which never blocks writers.
+
 Expiry: an expired node is a miss on read; every ``check_every`` inserts, expired nodes are
 deleted and, when more than ``max_nodes`` are stored, the least recently used ones evicted
 (both through the ``last_used_at`` index). The bound may thus be exceeded by up to
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import random
 import sqlite3
 import time
@@ -33,6 +41,11 @@ from typing import Any, TypeVar
 from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node
 
 _T = TypeVar("_T")
+
+log = logging.getLogger("qwen_proxy.conversations")
+
+#: inserts between background checkpoints (an insert adds a page or two to the log)
+CHECKPOINT_EVERY = 256
 
 _COLUMNS = "key, tenant, account, chat_id, parent_id, model, created_at, last_used_at, turn"
 _SCHEMA = (
@@ -84,6 +97,10 @@ class SqliteStore:
         self._executor = (
             ThreadPoolExecutor(1, thread_name_prefix="sqlite-store") if threaded else None
         )
+        self._busy_timeout = busy_timeout
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpoint_db: sqlite3.Connection | None = None
         # isolation_level=None: autocommit, each statement is its own short transaction
         self._db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -100,6 +117,8 @@ class SqliteStore:
                 mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() in ("wal", "memory"):
                     self._db.execute("PRAGMA synchronous = NORMAL")
+                    # checkpoints run on a worker thread (see the module docstring)
+                    self._db.execute("PRAGMA wal_autocheckpoint = 0")
                     for statement in _SCHEMA:
                         self._db.execute(statement)
                     return
@@ -141,6 +160,30 @@ class SqliteStore:
     async def put(self, node: Node) -> None:
         """Store a node; every ``check_every`` puts, drop expired and excess nodes."""
         await self._run(lambda: self._put(node))
+        if self._puts % CHECKPOINT_EVERY == 0:
+            self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        loop = asyncio.get_running_loop()
+        self._checkpointing = loop.run_in_executor(self._checkpointer, self._checkpoint)
+        self._checkpointing.add_done_callback(_log_checkpoint_failure)
+
+    def _checkpoint(self) -> None:
+        # runs on the checkpoint thread only, so its connection never crosses threads
+        if self._checkpoint_db is None:
+            self._checkpoint_db = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None
+            )
+        self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def _close_checkpoint_db(self) -> None:
+        if self._checkpoint_db is not None:
+            self._checkpoint_db.close()
+            self._checkpoint_db = None
 
     def _put(self, node: Node) -> None:
         self._db.execute(
@@ -221,6 +264,16 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Close the connection (and the worker thread when threaded)."""
+        if self._checkpointer is not None:
+            # its connection belongs to its thread: close it there
+            self._checkpointer.submit(self._close_checkpoint_db)
+            self._checkpointer.shutdown(wait=True)
         await self._run(self._db.close)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+
+
+def _log_checkpoint_failure(future: asyncio.Future[None]) -> None:
+    # a failed checkpoint only leaves the log longer until the next one: never fail a put
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("SQLite checkpoint failed: %s", future.exception())
