@@ -13,7 +13,6 @@ import random
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +99,6 @@ class Reply:
         lease: Lease,
         chat_id: str,
         stream: UpstreamStream,
-        stack: AsyncExitStack,
         first: list[Event],
         pending: AsyncIterator[list[Event]],
     ) -> None:
@@ -111,7 +109,6 @@ class Reply:
         self.lease = lease
         self.chat_id = chat_id
         self._stream = stream
-        self._stack = stack
         self._first = first
         self._pending = pending
         self._released = False
@@ -197,7 +194,7 @@ class Reply:
             return
         self._released = True
         try:
-            await self._stack.aclose()
+            await _close_stream(self._stream, self._pending)
         finally:
             try:
                 await self.lease.release(outcome)
@@ -335,16 +332,13 @@ class CompletionService:
             )
         )
         body = self._body(request, model, chat_id, node.parent_id if node else None, plan, thinking)
-        stack = AsyncExitStack()
+        stream = await self.client.open_completion(cred, chat_id, body)
+        del body  # an open reply keeps nothing of its request
+        pending = stream.events()
         try:
-            stream = await stack.enter_async_context(
-                self.client.stream_completion(cred, chat_id, body)
-            )
-            pending = stream.events()
-            stack.push_async_callback(_aclose, pending)
             first = await self._first_content(stream, pending)
         except BaseException:
-            await stack.aclose()
+            await _close_stream(stream, pending)
             raise
         if node is not None:
             await self._touch(node)
@@ -356,7 +350,6 @@ class CompletionService:
             lease=lease,
             chat_id=chat_id,
             stream=stream,
-            stack=stack,
             first=first,
             pending=pending,
         )
@@ -468,7 +461,11 @@ def check_supported(request: ChatRequest) -> None:
             )
 
 
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
+async def _close_stream(stream: UpstreamStream, pending: AsyncIterator[Any]) -> None:
+    """Stop the event generator, then give the upstream connection back."""
+    try:
+        aclose = getattr(pending, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    finally:
+        stream.close()

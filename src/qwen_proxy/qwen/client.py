@@ -49,6 +49,10 @@ class UpstreamStream:
         self._response = response
         self.parser = QwenStreamParser()
 
+    def close(self) -> None:
+        """Give the connection back (or drop it when the reply was not read to its end)."""
+        self._response.release()
+
     async def events(self) -> AsyncIterator[list[Event]]:
         """Batches of events as bytes arrive; ends at the answer's ``finished`` or at EOF."""
         parser = self.parser
@@ -137,6 +141,33 @@ class QwenClient:
         accept: str = "application/json, text/plain, */*",
         extra_headers: dict[str, str] | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
+        response = await self._send(
+            method,
+            path,
+            cred,
+            body=body,
+            chat_id=chat_id,
+            accept=accept,
+            extra_headers=extra_headers,
+        )
+        try:
+            yield response
+        finally:
+            response.release()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        cred: UpstreamCredential | None,
+        *,
+        body: dict[str, Any] | None = None,
+        chat_id: str | None = None,
+        accept: str = "application/json, text/plain, */*",
+        extra_headers: dict[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        # a plain call, not a context manager: nothing of the request (its body is ~8 KiB of
+        # orjson buffer, its headers carry secrets) outlives it in a suspended frame
         headers = self._headers(cred, chat_id, accept) if cred is not None else {}
         if cred is None:
             headers = {"User-Agent": self._settings.user_agent, "Accept": accept}
@@ -160,13 +191,7 @@ class QwenClient:
             raise UpstreamConnectionError(
                 f"Could not reach the upstream ({type(exc).__name__})."
             ) from None
-        # this frame lives as long as the stream: drop the request body and headers now
-        # (orjson's buffer alone is ~8 KiB) so an open stream holds only the response
-        del body, data, headers
-        try:
-            yield response
-        finally:
-            response.release()
+        return response
 
     async def _read_json(self, response: aiohttp.ClientResponse) -> Any:
         try:
@@ -238,16 +263,19 @@ class QwenClient:
                 return
             await self._read_json(response)
 
-    @asynccontextmanager
-    async def stream_completion(
+    async def open_completion(
         self, cred: UpstreamCredential, chat_id: str, body: dict[str, Any]
-    ) -> AsyncIterator[UpstreamStream]:
-        """POST a completion and yield the open stream (non-SSE answers raise, classified)."""
+    ) -> UpstreamStream:
+        """POST a completion and return the open stream (non-SSE answers raise, classified).
+
+        The caller owns the stream: ``close()`` it once done with (a plain object rather than a
+        context manager, so an open stream holds no suspended generator frames).
+        """
         path = completion_url("", chat_id)
-        async with self._request(
+        response = await self._send(
             "POST", path, cred, body=body, chat_id=chat_id, accept="text/event-stream"
-        ) as response:
-            del body  # not needed while the reply streams (see _request)
+        )
+        try:
             content_type = response.headers.get("Content-Type", "")
             if response.status != 200 or "text/event-stream" not in content_type:
                 try:
@@ -256,4 +284,7 @@ class QwenClient:
                     raw = b""
                 error: UpstreamError = classify_answer(response.status, content_type, raw)
                 raise error
-            yield UpstreamStream(response)
+        except BaseException:
+            response.release()
+            raise
+        return UpstreamStream(response)
