@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Literal
 
-from qwen_proxy.api.responses import Receive, Send, send_error, send_json
+from qwen_proxy.api.responses import Receive, Send, send_json
 from qwen_proxy.completions import CompletionService, Reply
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.limits import ReplyLimiter, limiter_for
@@ -199,8 +199,3 @@ async def _pump(
         annotations = cited.annotations(encoder.reasoning_mode)
     tail = encoder.finish(finish_reason, usage, annotations)
     await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-
-async def send_early_error(send: Send, error: GatewayError) -> None:
-    """An error before the stream started: a normal OpenAI error response."""
-    await send_error(send, error)
