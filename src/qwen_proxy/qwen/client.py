@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from qwen_proxy.config import Settings
 from qwen_proxy.qwen.classify import classify_answer, is_success_json
@@ -29,6 +30,29 @@ from qwen_proxy.qwen.events import Event
 from qwen_proxy.qwen.headers import browser_headers
 from qwen_proxy.qwen.payloads import completion_url, new_chat_body
 from qwen_proxy.qwen.stream import QwenStreamParser
+
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+def _travel_light(response: aiohttp.ClientResponse) -> None:
+    """Drop the headers of an open stream's request and response (~5 KB per open stream).
+
+    Both are checked before this is called, and aiohttp would keep them until the reply ends:
+    the request's copy (in ``request_info``) also holds the account's token and cookies.
+    These are aiohttp's private attributes: if they are renamed, only the saving is lost.
+    """
+    info = response.request_info
+    if hasattr(response, "_request_info"):
+        response._request_info = aiohttp.RequestInfo(
+            info.url, info.method, _NO_HEADERS, info.real_url
+        )
+    if hasattr(response, "_headers"):
+        response._headers = _NO_HEADERS
+    if hasattr(response, "_raw_headers"):
+        response._raw_headers = ()
+    cache = getattr(response, "_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()  # aiohttp caches its properties here, the headers among them
 
 
 class UpstreamCredential(Protocol):
@@ -287,4 +311,5 @@ class QwenClient:
         except BaseException:
             response.release()
             raise
+        _travel_light(response)
         return UpstreamStream(response)
