@@ -48,7 +48,8 @@ def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
     ):
         assert response.status_code == 200
         next(response.iter_bytes())
-        assert _in_flight(gateway) == 1
+        # the operator's view of the pool may trail the lease by a moment on a loaded machine
+        assert _wait_until(lambda: _in_flight(gateway) == 1, timeout=1.5)
     assert _wait_until(lambda: _in_flight(gateway) == 0, timeout=1.5)
     assert _stored_nodes(gateway) == 0
 
