@@ -8,12 +8,15 @@ the OpenAI list are pure functions; ``ModelCatalog`` adds the cache and the fetc
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qwen_proxy.errors import ModelNotFound
+
+log = logging.getLogger("qwen_proxy.models")
 
 SUFFIXES = ("-thinking", "-fast", "-search")
 
@@ -145,7 +148,12 @@ def openai_model_entries(models: Sequence[UpstreamModel]) -> list[dict[str, Any]
 
 
 class ModelCatalog:
-    """The upstream model list, fetched on demand and kept for ``ttl`` seconds."""
+    """The upstream model list, fetched on first use and kept for ``ttl`` seconds.
+
+    Once a list is known, an expired one is still served while a single background fetch
+    replaces it, so no request ever waits on the refresh (a failed refresh keeps the old list
+    and is tried again on the next request).
+    """
 
     def __init__(
         self,
@@ -160,21 +168,32 @@ class ModelCatalog:
         self._models: list[UpstreamModel] | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
 
     async def models(self) -> list[UpstreamModel]:
-        """The cached list, refreshed when older than the TTL (a failed refresh keeps the old)."""
-        if self._models is not None and self._clock() - self._fetched_at < self._ttl:
-            return self._models
-        async with self._lock:
-            if self._models is not None and self._clock() - self._fetched_at < self._ttl:
-                return self._models
-            try:
-                self._models = parse_upstream_models(await self._fetch())
-            except Exception:
+        """The cached list; the first call waits for it, later calls never do."""
+        models = self._models
+        if models is None:
+            async with self._lock:
                 if self._models is None:
-                    raise
-            self._fetched_at = self._clock()
-            return self._models
+                    await self._load()
+                assert self._models is not None
+                return self._models
+        if self._clock() - self._fetched_at >= self._ttl and self._refresh is None:
+            self._refresh = asyncio.create_task(self._refresh_in_background())
+        return models
+
+    async def _load(self) -> None:
+        self._models = parse_upstream_models(await self._fetch())
+        self._fetched_at = self._clock()
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self._load()
+        except Exception as exc:  # keep serving the old list; the next request tries again
+            log.warning("refreshing the model list failed, keeping the old one: %s", exc)
+        finally:
+            self._refresh = None
 
     async def resolve(self, name: str) -> ResolvedModel:
         """Resolve a client's model name, or raise ModelNotFound (404)."""

@@ -71,3 +71,55 @@ def test_list_has_variants_only_where_capable() -> None:
     assert entry["object"] == "model"
     assert entry["owned_by"] == "qwen"
     assert entry["context_length"] == 1000000
+
+
+async def test_expired_list_is_served_while_one_background_fetch_refreshes_it() -> None:
+    import asyncio
+
+    from qwen_proxy.models import ModelCatalog
+
+    now = [0.0]
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def fetch() -> list[dict[str, object]]:
+        calls.append(1)
+        if len(calls) > 1:
+            await release.wait()
+            return [*RAW, {"id": "new-model", "name": "New"}]
+        return list(RAW)
+
+    catalog = ModelCatalog(fetch, ttl=10, clock=lambda: now[0])
+    assert len(await catalog.models()) == 3
+    now[0] = 11.0
+    # expired: both callers get the old list at once, and only one refresh starts
+    assert len(await catalog.models()) == 3
+    assert len(await catalog.models()) == 3
+    await asyncio.sleep(0)
+    assert len(calls) == 2
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert [m.id for m in await catalog.models()][-1] == "new-model"
+
+
+async def test_failed_refresh_keeps_the_old_list() -> None:
+    from qwen_proxy.models import ModelCatalog
+
+    now = [0.0]
+    fail = [False]
+
+    async def fetch() -> list[dict[str, object]]:
+        if fail[0]:
+            raise RuntimeError("upstream down")
+        return list(RAW)
+
+    catalog = ModelCatalog(fetch, ttl=10, clock=lambda: now[0])
+    await catalog.models()
+    fail[0], now[0] = True, 20.0
+    assert len(await catalog.models()) == 3
+    import asyncio
+
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(await catalog.models()) == 3
