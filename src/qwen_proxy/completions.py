@@ -304,7 +304,11 @@ class CompletionService:
                         plan = self.new_chat_plan(request.messages)
                     continue
                 failures += 1
-                if not error.retryable or failures > self.settings.retries:
+                if not error.retryable:
+                    raise
+                if failures > self.settings.retries:
+                    # the gateway already retried: the SDK retrying too would multiply the calls
+                    error.should_retry = False
                     raise
                 await asyncio.sleep(self._backoff(failures))
             except BaseException:

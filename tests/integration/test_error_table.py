@@ -229,3 +229,14 @@ def test_fault_when_creating_the_chat_is_classified_too(
     emulator.set_fault(fault, route="new_chat")
     response = post(gateway)
     assert error_of(response)["code"] == code
+
+
+def test_after_the_gateway_retried_it_tells_clients_not_to_retry(
+    emulator: Any, gateway: Any
+) -> None:
+    emulator.set_fault("http_5xx", status=503)
+    response = post(gateway)
+    assert response.status_code == 502
+    assert response.headers["x-should-retry"] == "false"
+    # the gateway itself tried 1 + QWEN_PROXY_RETRIES (2) times
+    assert len([r for r in emulator.requests("/api/v2/chats/new") if r.method == "POST"]) == 3
