@@ -37,6 +37,7 @@ from qwen_proxy.qwen.errors import (
     EmptyReply,
     ParentNotFound,
     StreamCut,
+    UpstreamCaptcha,
     UpstreamError,
 )
 from qwen_proxy.qwen.events import (
@@ -68,13 +69,13 @@ class Plan:
 
 def outcome_for(error: UpstreamError) -> Outcome:
     """What an upstream error means for the account that got it."""
-    fault = getattr(error, "account_fault", None)
+    fault = error.account_fault
     if fault == "auth":
         return Outcome.auth()
     if fault == "rate_limit":
         return Outcome.rate_limit(error.retry_after)
     if fault == "captcha":
-        return Outcome.captcha(getattr(error, "verify_url", None))
+        return Outcome.captcha(error.verify_url if isinstance(error, UpstreamCaptcha) else None)
     if fault == "empty":
         return Outcome.empty()
     if fault == "transient":
