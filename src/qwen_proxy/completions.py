@@ -90,6 +90,20 @@ class Reply:
     the reply completes; a cut, failed or cancelled reply records nothing.
     """
 
+    # one per open stream
+    __slots__ = (
+        "_first",
+        "_pending",
+        "_released",
+        "_service",
+        "_stream",
+        "chat_id",
+        "lease",
+        "model",
+        "request",
+        "tenant",
+    )
+
     def __init__(
         self,
         service: CompletionService,
@@ -129,6 +143,7 @@ class Reply:
         outcome = Outcome.ok()
         try:
             batch = self._first
+            self._first = []  # its events are the client's once sent: an open stream drops them
             while True:
                 failure: GatewayError | None = None
                 for index, event in enumerate(batch):

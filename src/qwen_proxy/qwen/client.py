@@ -69,6 +69,8 @@ class UpstreamCredential(Protocol):
 class UpstreamStream:
     """An open completion stream: iterate ``events()``; ``parser`` holds usage and ids."""
 
+    __slots__ = ("_response", "parser")
+
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.parser = QwenStreamParser()

@@ -7,6 +7,7 @@ is skipped. The answer phase's ``finished`` status is the logical end; there is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -38,6 +39,29 @@ class QwenStreamParser:
     set), everything else is ignored.
     """
 
+    # one per open stream: slots, and the search/summary state only once such events come
+    __slots__ = (
+        "_answer_parts",
+        "_cached_tokens",
+        "_cumulative_min",
+        "_decoder",
+        "_input_tokens",
+        "_output_tokens",
+        "_reasoning_tokens",
+        "_seen_urls",
+        "_summary",
+        "_summary_items",
+        "_usage_seen",
+        "answer_chars",
+        "created",
+        "cumulative",
+        "error",
+        "finished",
+        "malformed_lines",
+        "response_id",
+        "saw_content",
+    )
+
     def __init__(self, *, cumulative_min_chars: int = 4) -> None:
         self._decoder = SSELineDecoder()
         #: how much answer text must exist before a delta repeating all of it counts as
@@ -55,8 +79,8 @@ class QwenStreamParser:
         self.cumulative = False
         self._answer_parts: list[str] = []
         self._summary = ""
-        self._summary_items: list[str] = []
-        self._seen_urls: set[str] = set()
+        self._summary_items: Sequence[str] = ()
+        self._seen_urls: set[str] | None = None
         self._usage_seen = False
         self._input_tokens = 0
         self._output_tokens = 0
@@ -206,13 +230,16 @@ class QwenStreamParser:
         if type(infos) is not list:
             return
         results = []
+        seen = self._seen_urls
+        if seen is None:
+            seen = self._seen_urls = set()
         for info in infos:
             if type(info) is not dict:
                 continue
             url = info.get("url")
-            if not isinstance(url, str) or not url or url in self._seen_urls:
+            if not isinstance(url, str) or not url or url in seen:
                 continue
-            self._seen_urls.add(url)
+            seen.add(url)
             results.append(
                 SearchResult(
                     url=url,
@@ -279,7 +306,7 @@ class QwenStreamParser:
             self._cached_tokens = value
 
 
-def _rewritten_summary_growth(old: list[str], new: list[str]) -> str:
+def _rewritten_summary_growth(old: Sequence[str], new: list[str]) -> str:
     """New thinking text when the upstream rewrote earlier summary items: only the growth of
     the last known item and the items after it, so nothing already shown is repeated."""
     parts = []
