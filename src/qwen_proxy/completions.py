@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +93,6 @@ class Reply:
     # one per open stream
     __slots__ = (
         "_first",
-        "_pending",
         "_released",
         "_service",
         "_stream",
@@ -115,7 +114,6 @@ class Reply:
         chat_id: str,
         stream: UpstreamStream,
         first: list[Event],
-        pending: AsyncIterator[list[Event]],
     ) -> None:
         self._service = service
         self.request = request
@@ -125,7 +123,6 @@ class Reply:
         self.chat_id = chat_id
         self._stream = stream
         self._first = first
-        self._pending = pending
         self._released = False
 
     @property
@@ -160,10 +157,10 @@ class Reply:
                     raise failure
                 if finished:
                     break
-                try:
-                    batch = await anext(self._pending)
-                except StopAsyncIteration:
+                next_batch = await self._stream.next_batch()
+                if next_batch is None:
                     break
+                batch = next_batch
             if not finished:
                 raise StreamCut(
                     "The upstream closed the reply before it finished; the partial answer "
@@ -210,7 +207,7 @@ class Reply:
             return
         self._released = True
         try:
-            await _close_stream(self._stream, self._pending)
+            self._stream.close()
         finally:
             try:
                 await self.lease.release(outcome)
@@ -354,11 +351,10 @@ class CompletionService:
         body = self._body(request, model, chat_id, node.parent_id if node else None, plan, thinking)
         stream = await self.client.open_completion(cred, chat_id, body)
         del body  # an open reply keeps nothing of its request
-        pending = stream.events()
         try:
-            first = await self._first_content(stream, pending)
+            first = await self._first_content(stream)
         except BaseException:
-            await _close_stream(stream, pending)
+            stream.close()
             raise
         if node is not None:
             await self._touch(node)
@@ -371,19 +367,16 @@ class CompletionService:
             chat_id=chat_id,
             stream=stream,
             first=first,
-            pending=pending,
         )
 
-    async def _first_content(
-        self, stream: UpstreamStream, pending: AsyncIterator[list[Event]]
-    ) -> list[Event]:
+    async def _first_content(self, stream: UpstreamStream) -> list[Event]:
         """Read until there is something to show the client; failures so far can be retried.
 
         A content filter after some text is the reply's end, not a failure: the partial
         answer is kept and the client gets ``finish_reason: "content_filter"``.
         """
         held: list[Event] = []
-        async for batch in pending:
+        while (batch := await stream.next_batch()) is not None:
             held.extend(batch)
             for event in batch:
                 if type(event) is StreamFailed:
@@ -479,13 +472,3 @@ def check_supported(request: ChatRequest) -> None:
                 param="messages",
                 code="unsupported_value",
             )
-
-
-async def _close_stream(stream: UpstreamStream, pending: AsyncIterator[Any]) -> None:
-    """Stop the event generator, then give the upstream connection back."""
-    try:
-        aclose = getattr(pending, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    finally:
-        stream.close()

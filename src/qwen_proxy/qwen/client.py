@@ -67,7 +67,7 @@ class UpstreamCredential(Protocol):
 
 
 class UpstreamStream:
-    """An open completion stream: iterate ``events()``; ``parser`` holds usage and ids."""
+    """An open completion stream: await ``next_batch()``; ``parser`` holds usage and ids."""
 
     __slots__ = ("_response", "parser")
 
@@ -79,19 +79,23 @@ class UpstreamStream:
         """Give the connection back (or drop it when the reply was not read to its end)."""
         self._response.release()
 
-    async def events(self) -> AsyncIterator[list[Event]]:
-        """Batches of events as bytes arrive; ends at the answer's ``finished`` or at EOF."""
+    async def next_batch(self) -> list[Event] | None:
+        """The next events as bytes arrive; None once the answer finished or at EOF.
+
+        A plain coroutine, not an async generator: an open stream keeps no suspended
+        generator (its frame, its asend object, the loop's weak reference to it).
+        """
         parser = self.parser
+        read = self._response.content.readany
         try:
-            async for data in self._response.content.iter_any():
+            while not parser.done:
+                data = await read()
+                if not data:  # EOF
+                    return parser.close() or None
                 batch = parser.feed(data)
                 if batch:
-                    yield batch
-                if parser.done:
-                    return
-            tail = parser.close()
-            if tail:
-                yield tail
+                    return batch
+            return None
         except TimeoutError:
             raise UpstreamTimeout(
                 "The upstream stopped sending in the middle of the reply (idle timeout)."
