@@ -178,6 +178,7 @@ async def _pump(
                 await send(
                     {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
                 )
+                parts.clear()  # sent: a stream waiting for its next event holds no old chunks
             if limiter is not None and limiter.finish_reason is not None:
                 finish_reason = limiter.finish_reason
                 await batches.aclose()  # closes the upstream response: generation is cancelled
