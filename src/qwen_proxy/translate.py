@@ -125,7 +125,7 @@ class ChunkEncoder:
         """A chunk of reasoning text; b"" for no text."""
         if not text:
             return b""
-        if self.reasoning_mode == "field":
+        if self.reasoning_mode != "think_tags":
             head = self._reasoning_head
             if head is None:
                 # built on the first reasoning chunk: most replies never have one
