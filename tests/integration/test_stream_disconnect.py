@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from gateway_support import gateway_settings, running_gateway
 from qwen_proxy.server import BackgroundGateway
 
 _STREAM_BODY = {
@@ -37,21 +39,29 @@ def _wait_until(condition: Any, timeout: float = 5.0) -> bool:
 
 
 def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
-    emulator: Any, gateway: BackgroundGateway
+    emulator: Any, tmp_path: Path
 ) -> None:
+    # one account that serves one request at a time: a leaked slot would block the next request
+    settings = gateway_settings(emulator.url, emulator.token, tmp_path, account_max_concurrent=1)
     # one event every 2 s: without the disconnect watch the gateway would sit on the upstream
     emulator.set_knobs(event_delay=2.0, answer_length=60)
-    body = _STREAM_BODY
-    with (
-        httpx.Client(base_url=gateway.url, timeout=10) as http,
-        http.stream("POST", "/v1/chat/completions", json=body) as response,
-    ):
-        assert response.status_code == 200
-        next(response.iter_bytes())
-        # the operator's view of the pool may trail the lease by a moment on a loaded machine
-        assert _wait_until(lambda: _in_flight(gateway) == 1, timeout=1.5)
-    assert _wait_until(lambda: _in_flight(gateway) == 0, timeout=1.5)
-    assert _stored_nodes(gateway) == 0
+    with running_gateway(settings) as gateway:
+        with (
+            httpx.Client(base_url=gateway.url, timeout=10) as http,
+            http.stream("POST", "/v1/chat/completions", json=_STREAM_BODY) as response,
+        ):
+            assert response.status_code == 200
+            first = next(response.iter_bytes())
+            assert b'"role":"assistant"' in first
+            assert b"[DONE]" not in first
+        assert _wait_until(lambda: _in_flight(gateway) == 0, timeout=3.0)
+        emulator.set_knobs(event_delay=0.0)
+        started = time.monotonic()
+        after = httpx.post(gateway.url + "/v1/chat/completions", json=_STREAM_BODY, timeout=10)
+        assert after.status_code == 200
+        assert time.monotonic() - started < 5.0, "the next request waited for a leaked slot"
+        # only the completed second reply is recorded, never the one the client hung up on
+        assert _stored_nodes(gateway) == 1
 
 
 def test_a_stream_read_to_the_end_is_recorded_and_frees_the_account(
