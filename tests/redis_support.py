@@ -11,11 +11,14 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
 import pytest
+
+from qwen_proxy.errors import ServiceUnavailable
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
@@ -128,3 +131,15 @@ def running_redis(
         yield server.url
     finally:
         server.stop()
+
+
+async def assert_fails_fast(call: Callable[[], Awaitable[object]], where: str) -> None:
+    """``call`` raises a 503 ``store_unavailable`` naming ``where``, in well under 2 s."""
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as caught:
+        await call()
+    assert time.monotonic() - started < 2.0
+    error = caught.value
+    assert error.status == 503
+    assert error.code == "store_unavailable"
+    assert where in error.message

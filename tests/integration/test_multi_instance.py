@@ -8,7 +8,6 @@ with ``QWEN_PROXY_*`` variables) and is ready when uvicorn logs that its start-u
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import redis.asyncio as aioredis
 
 from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.emulator.testing import EmulatorHandle
-from redis_support import RedisServer, free_port, unavailable
+from redis_support import RedisServer, free_port
 
 COMPLETIONS = "/api/v2/chat/completions"
 NEW_CHAT = "/api/v2/chats/new"
@@ -241,17 +240,6 @@ def test_a_rate_limit_seen_by_one_instance_is_respected_by_the_other(
 
 
 # --- Redis goes away and comes back -----------------------------------------------------------
-
-
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which the test may stop and restart."""
-    if shutil.which("redis-server") is None:
-        unavailable("Redis not available: no redis-server binary to start and stop")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.redis

@@ -4,10 +4,9 @@ captcha, load, pacing) holds for every instance, and a dead instance's load ages
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from qwen_proxy.accounts import (
 from qwen_proxy.accounts.redis_state import RedisStateStore, decode_state, encode_state
 from qwen_proxy.accounts.state import CooldownReason
 from qwen_proxy.errors import ServiceUnavailable
-from redis_support import RedisServer, unavailable
+from redis_support import RedisServer, assert_fails_fast
 
 pytestmark = pytest.mark.redis
 
@@ -261,27 +260,6 @@ async def test_closing_an_instance_gives_its_leases_back(make_store: StoreFactor
 # --- Redis down: fail fast with a 503, heal by itself ---------------------------------------
 
 
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which the test may stop and restart."""
-    if shutil.which("redis-server") is None:
-        unavailable("Redis not available: no redis-server binary to start and stop")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-async def _assert_fails_fast(call: Callable[[], Awaitable[object]], where: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(ServiceUnavailable) as caught:
-        await call()
-    assert time.monotonic() - started < 2.0
-    assert caught.value.status == 503
-    assert caught.value.code == "store_unavailable"
-    assert where in caught.value.message
-
-
 async def test_a_stopped_redis_fails_fast_and_the_store_recovers_when_it_returns(
     private_redis: RedisServer,
 ) -> None:
@@ -296,7 +274,7 @@ async def test_a_stopped_redis_fails_fast_and_the_store_recovers_when_it_returns
             lambda: store.forget("a"),
         ]
         for call in calls:
-            await _assert_fails_fast(call, where)
+            await assert_fails_fast(call, where)
         assert await store.ping() is False
         with pytest.raises(ServiceUnavailable, match="does not answer"):
             await pool(store).acquire(MODEL)

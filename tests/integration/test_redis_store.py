@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, cast
 
@@ -17,7 +17,14 @@ import redis.asyncio as aioredis
 from qwen_proxy.conversations.redis import RedisStore, open_redis_store
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.errors import ServiceUnavailable
-from redis_support import RedisServer, free_port, redis_answers, running_redis, unavailable
+from redis_support import (
+    RedisServer,
+    assert_fails_fast,
+    free_port,
+    redis_answers,
+    running_redis,
+    unavailable,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -366,28 +373,6 @@ async def test_open_redis_store_gives_a_working_store(redis_url: str, raw: aiore
 # --- Redis down: fail fast, never hang, heal by itself ---
 
 
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which the test may stop and restart."""
-    if shutil.which("redis-server") is None:
-        unavailable("Redis not available: no redis-server binary to start and stop")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-async def _assert_fails_fast(call: Callable[[], Awaitable[object]], where: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(ServiceUnavailable) as caught:
-        await call()
-    assert time.monotonic() - started < 2.0
-    error = caught.value
-    assert error.status == 503
-    assert error.code == "store_unavailable"
-    assert where in error.message
-
-
 async def test_a_store_whose_redis_stops_fails_fast_and_recovers_when_it_returns(
     private_redis: RedisServer,
 ) -> None:
@@ -408,7 +393,7 @@ async def test_a_store_whose_redis_stops_fails_fast_and_recovers_when_it_returns
             store.count,
         ]
         for call in calls:
-            await _assert_fails_fast(call, where)
+            await assert_fails_fast(call, where)
         assert await store.ping() is False
 
         private_redis.start()
@@ -431,7 +416,7 @@ async def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang() -> None
     port = server.sockets[0].getsockname()[1]
     store = RedisStore(f"redis://127.0.0.1:{port}/0", ttl=60.0, max_nodes=10)
     try:
-        await _assert_fails_fast(lambda: store.get_first(["k"]), f"127.0.0.1:{port}")
+        await assert_fails_fast(lambda: store.get_first(["k"]), f"127.0.0.1:{port}")
         assert accepted.is_set()
     finally:
         await store.close()
