@@ -176,6 +176,8 @@ class Gateway:
                 problems.append("the conversation store does not answer")
         except Exception:
             problems.append("the conversation store does not answer")
+        if self._shared_state is not None and not await self._shared_state.ping():
+            problems.append("the shared account state (Redis) does not answer")
         return problems
 
     async def _fetch_models(self) -> list[dict[str, object]]:
