@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -102,3 +103,25 @@ async def guard(
             state.new_id(), state.config.auth_error_form, AUTH_MESSAGES[who.reason]
         )
     return who, faults
+
+
+AccountHandler = Callable[[web.Request, Account], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def account_route(route: str, *, chat_scoped: bool = False) -> Callable[[AccountHandler], Handler]:
+    """Run ``guard`` first and hand the handler the caller's account (faults and auth answer
+    for it); ``chat_scoped`` routes let a fault target the ``{chat_id}`` in their path."""
+
+    def wrap(handler: AccountHandler) -> Handler:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.Response:
+            chat_id = request.match_info["chat_id"] if chat_scoped else None
+            gate = await guard(request, route, chat_id)
+            if isinstance(gate, web.Response):
+                return gate
+            return await handler(request, gate[0])
+
+        return run
+
+    return wrap

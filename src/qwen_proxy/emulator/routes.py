@@ -10,15 +10,21 @@ from aiohttp import web
 
 from qwen_proxy.emulator import bodies
 from qwen_proxy.emulator.completion import completions
-from qwen_proxy.emulator.guard import fault_answer, guard
+from qwen_proxy.emulator.config import Account
+from qwen_proxy.emulator.guard import account_route, fault_answer
 from qwen_proxy.emulator.models import MODELS, find_model
-from qwen_proxy.emulator.state import STATE_KEY, StoredFile
+from qwen_proxy.emulator.state import STATE_KEY, EmulatorState, StoredFile
 from qwen_proxy.emulator.tree import Chat
 
 SIGNIN_FAILED = (
     "The email or password provided is incorrect. Please check for typos and try logging in again."
 )
 PAGE_SIZE = 20
+
+
+def success(state: EmulatorState, data: Any) -> web.Response:
+    """The service's success envelope around ``data``."""
+    return bodies.json_response({"success": True, "request_id": state.new_id(), "data": data})
 
 
 async def json_body(request: web.Request) -> Any:
@@ -30,12 +36,9 @@ async def json_body(request: web.Request) -> Any:
         return None
 
 
-async def new_chat(request: web.Request) -> web.Response:
+@account_route("new_chat")
+async def new_chat(request: web.Request, account: Account) -> web.Response:
     """``POST /api/v2/chats/new``: an empty chat owned by the caller; unknown fields ignored."""
-    gate = await guard(request, "new_chat")
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     body = await json_body(request)
     body = body if isinstance(body, dict) else {}
@@ -52,16 +55,12 @@ async def new_chat(request: web.Request) -> web.Response:
         updated_at=now,
     )
     state.chats.create(chat)
-    return bodies.json_response(
-        {"success": True, "request_id": state.new_id(), "data": {"id": chat.id}}
-    )
+    return success(state, {"id": chat.id})
 
 
-async def models(request: web.Request) -> web.Response:
+@account_route("models")
+async def models(request: web.Request, _account: Account) -> web.Response:
     """``GET /api/models`` and ``/api/v2/models/``: the fixture list, ``{"data": [...]}``."""
-    gate = await guard(request, "models")
-    if isinstance(gate, web.Response):
-        return gate
     return bodies.json_response({"data": MODELS})
 
 
@@ -81,12 +80,9 @@ def user_object(account: Any, token: str, expires_at: int) -> dict[str, Any]:
     }
 
 
-async def auth_verify(request: web.Request) -> web.Response:
+@account_route("auth_verify")
+async def auth_verify(request: web.Request, account: Account) -> web.Response:
     """``GET /api/v1/auths/``: who the token belongs to."""
-    gate = await guard(request, "auth_verify")
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     return bodies.json_response(
         user_object(account, account.token, state.now() + state.config.token_ttl)
@@ -111,12 +107,9 @@ async def signin(request: web.Request) -> web.Response:
     )
 
 
-async def chat_list(request: web.Request) -> web.Response:
+@account_route("chat_list")
+async def chat_list(request: web.Request, account: Account) -> web.Response:
     """``GET /api/v2/chats/?page=N``: the caller's chats, newest first, paged."""
-    gate = await guard(request, "chat_list")
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     try:
         page = max(1, int(request.query.get("page", "1")))
@@ -124,61 +117,41 @@ async def chat_list(request: web.Request) -> web.Response:
     except ValueError:
         return bodies.app_error(state.new_id(), "Bad_Request", "Invalid page")
     chats = state.chats.of(account.user_id)[(page - 1) * size : page * size]
-    return bodies.json_response(
-        {"success": True, "request_id": state.new_id(), "data": [c.summary() for c in chats]}
-    )
+    return success(state, [c.summary() for c in chats])
 
 
-async def chat_detail(request: web.Request) -> web.Response:
+@account_route("chat_detail", chat_scoped=True)
+async def chat_detail(request: web.Request, account: Account) -> web.Response:
     """``GET /api/v2/chats/<id>``: the chat with its whole message tree."""
     chat_id = request.match_info["chat_id"]
-    gate = await guard(request, "chat_detail", chat_id)
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     chat = state.chats.get(account.user_id, chat_id)
     if chat is None:
         return bodies.app_error(state.new_id(), "Not_Found", "Chat not found")
-    return bodies.json_response(
-        {"success": True, "request_id": state.new_id(), "data": chat.detail()}
-    )
+    return success(state, chat.detail())
 
 
-async def delete_chat(request: web.Request) -> web.Response:
+@account_route("delete_chat", chat_scoped=True)
+async def delete_chat(request: web.Request, account: Account) -> web.Response:
     """``DELETE /api/v2/chats/<id>``."""
     chat_id = request.match_info["chat_id"]
-    gate = await guard(request, "delete_chat", chat_id)
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     if not state.chats.delete(account.user_id, chat_id):
         return bodies.app_error(state.new_id(), "Not_Found", "Chat not found")
-    return bodies.json_response(
-        {"success": True, "request_id": state.new_id(), "data": {"status": True}}
-    )
+    return success(state, {"status": True})
 
 
-async def delete_all(request: web.Request) -> web.Response:
+@account_route("delete_all")
+async def delete_all(request: web.Request, account: Account) -> web.Response:
     """``DELETE /api/v2/chats/``: every chat of the caller."""
-    gate = await guard(request, "delete_all")
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     state.chats.delete_all(account.user_id)
-    return bodies.json_response(
-        {"success": True, "request_id": state.new_id(), "data": {"status": True}}
-    )
+    return success(state, {"status": True})
 
 
-async def sts_token(request: web.Request) -> web.Response:
+@account_route("sts_token")
+async def sts_token(request: web.Request, account: Account) -> web.Response:
     """``POST /api/v{1,2}/files/getstsToken``: an upload slot at a local ``file_url``."""
-    gate = await guard(request, "sts_token")
-    if isinstance(gate, web.Response):
-        return gate
-    account, _ = gate
     state = request.app[STATE_KEY]
     body = await json_body(request)
     body = body if isinstance(body, dict) else {}
@@ -199,7 +172,7 @@ async def sts_token(request: web.Request) -> web.Response:
     if request.path.startswith("/api/v1/"):
         return bodies.json_response(creds)
     data = {**creds, "endpoint": origin}
-    return bodies.json_response({"success": True, "request_id": state.new_id(), "data": data})
+    return success(state, data)
 
 
 async def put_file(request: web.Request) -> web.Response:
