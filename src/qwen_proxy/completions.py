@@ -25,7 +25,7 @@ from qwen_proxy.accounts import (
 )
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.fold import continuation_text, fold_history
-from qwen_proxy.conversations.resolver import find_continuation, record_keys
+from qwen_proxy.conversations.resolver import History, find_continuation, hash_history, reply_key
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.errors import GatewayError, InvalidRequest
 from qwen_proxy.messages import ChatMessage, ChatRequest
@@ -59,6 +59,8 @@ class Plan:
     """Where a request goes upstream: a known chat node to continue, or a new chat."""
 
     content: str
+    #: the request's messages, hashed once for the lookup and again used to key the reply
+    history: History
     node: Node | None = None
 
     @property
@@ -97,6 +99,7 @@ class Reply:
         "_service",
         "_stream",
         "chat_id",
+        "history",
         "lease",
         "model",
         "request",
@@ -109,6 +112,7 @@ class Reply:
         *,
         request: ChatRequest,
         tenant: str,
+        history: History,
         model: ResolvedModel,
         lease: Lease,
         chat_id: str,
@@ -118,6 +122,7 @@ class Reply:
         self._service = service
         self.request = request
         self.tenant = tenant
+        self.history = history
         self.model = model
         self.lease = lease
         self.chat_id = chat_id
@@ -184,7 +189,7 @@ class Reply:
         if not parent:
             return
         reply = ChatMessage(role="assistant", text=self._stream.parser.answer_text)
-        key = record_keys(self.tenant, self.request.messages, reply)
+        key = reply_key(self.history, reply)
         now = self._service.clock()
         node = Node(
             key=key,
@@ -245,15 +250,17 @@ class CompletionService:
 
     async def plan(self, tenant: str, messages: tuple[ChatMessage, ...]) -> Plan:
         """Continue the longest known prefix of the history, or fold it into a new chat."""
-        found = await find_continuation(self.store, tenant, messages)
+        history = hash_history(tenant, messages)
+        found = await find_continuation(self.store, tenant, messages, history=history)
         if found is None:
-            return Plan(content=fold_history(messages))
+            return Plan(content=fold_history(messages), history=history)
         after, known = messages[found.index + 1 :], messages[: found.index + 1]
-        return Plan(content=continuation_text(after, earlier=known), node=found.node)
+        content = continuation_text(after, earlier=known)
+        return Plan(content=content, history=history, node=found.node)
 
-    def new_chat_plan(self, messages: tuple[ChatMessage, ...]) -> Plan:
+    def new_chat_plan(self, messages: tuple[ChatMessage, ...], history: History) -> Plan:
         """A plan that starts over: a new chat with the whole history folded in."""
-        return Plan(content=fold_history(messages))
+        return Plan(content=fold_history(messages), history=history)
 
     async def open(self, request: ChatRequest, tenant: str) -> Reply:
         """Start the reply; returns once its first content is in hand, or raises GatewayError."""
@@ -272,7 +279,7 @@ class CompletionService:
                     model.upstream.id, owner=plan.owner, exclude=excluded
                 )
             except OwnerUnavailable:
-                plan = self.new_chat_plan(request.messages)
+                plan = self.new_chat_plan(request.messages, plan.history)
                 continue
             except NoAccountAvailable:
                 if last_error is not None:
@@ -291,20 +298,20 @@ class CompletionService:
                 if plan.node is not None and isinstance(error, ParentNotFound):
                     log.info("chat %s lost its parent upstream; folding", plan.node.chat_id)
                     await self._forget(plan.node)
-                    plan = self.new_chat_plan(request.messages)
+                    plan = self.new_chat_plan(request.messages, plan.history)
                     continue
                 if plan.node is not None and isinstance(error, ChatInProgress):
                     if busy_waits < len(BUSY_CHAT_WAITS):
                         await asyncio.sleep(BUSY_CHAT_WAITS[busy_waits])
                         busy_waits += 1
                     else:
-                        plan = self.new_chat_plan(request.messages)
+                        plan = self.new_chat_plan(request.messages, plan.history)
                     continue
                 if isinstance(error, EmptyReply):
                     if continued:
                         # the known failure of reused chats: retry once as a new folded chat
                         self.empty_continuations_recovered += 1
-                        plan = self.new_chat_plan(request.messages)
+                        plan = self.new_chat_plan(request.messages, plan.history)
                         continue
                     empties += 1
                     if empties == 1:
@@ -314,7 +321,7 @@ class CompletionService:
                 if error.account_fault in ("auth", "rate_limit", "captcha"):
                     excluded.add(lease.name)
                     if plan.node is not None:
-                        plan = self.new_chat_plan(request.messages)
+                        plan = self.new_chat_plan(request.messages, plan.history)
                     continue
                 failures += 1
                 if not error.retryable:
@@ -362,6 +369,7 @@ class CompletionService:
             self,
             request=request,
             tenant=tenant,
+            history=plan.history,
             model=model,
             lease=lease,
             chat_id=chat_id,

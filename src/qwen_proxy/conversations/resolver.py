@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qwen_proxy.conversations.canonical import node_key, prefix_digests
+from qwen_proxy.conversations.canonical import chain_digest, node_key, prefix_digests
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.messages import ChatMessage
 
@@ -26,22 +26,44 @@ class Continuation:
         return messages[self.index + 1 :]
 
 
-def candidate_keys(tenant: str, messages: Sequence[ChatMessage]) -> list[tuple[str, int]]:
-    """Keys of the prefixes that may be nodes (ending in an assistant message, leaving at
-    least one new message), longest first, each with the index of its last message."""
-    digests = prefix_digests(tenant, messages[:-1])
-    return [
+@dataclass(frozen=True, slots=True)
+class History:
+    """A request's messages hashed once (one pass): the keys to look its node up by, and the
+    digest a completed reply is chained onto to key the node that records it."""
+
+    #: prefixes that may be nodes (ending in an assistant message, leaving at least one new
+    #: message), longest first, each with the index of its last message
+    candidates: list[tuple[str, int]]
+    #: the digest of the whole history ``m0 .. mn``
+    digest: bytes
+
+
+def hash_history(tenant: str, messages: Sequence[ChatMessage]) -> History:
+    """Digest every prefix of ``messages`` in one pass."""
+    digests = prefix_digests(tenant, messages)
+    candidates = [
         (node_key(digests[k]), k)
-        for k in range(len(digests) - 1, -1, -1)
+        for k in range(len(digests) - 2, -1, -1)
         if messages[k].role == "assistant"
     ]
+    return History(candidates=candidates, digest=digests[-1])
+
+
+def candidate_keys(tenant: str, messages: Sequence[ChatMessage]) -> list[tuple[str, int]]:
+    """Keys of the prefixes that may be nodes, longest first, each with its last index."""
+    return hash_history(tenant, messages).candidates
 
 
 async def find_continuation(
-    store: ConversationStore, tenant: str, messages: Sequence[ChatMessage]
+    store: ConversationStore,
+    tenant: str,
+    messages: Sequence[ChatMessage],
+    *,
+    history: History | None = None,
 ) -> Continuation | None:
-    """The longest known prefix ``m0 .. mk`` (``mk`` an assistant reply, ``k < n - 1``)."""
-    candidates = candidate_keys(tenant, messages)
+    """The longest known prefix ``m0 .. mk`` (``mk`` an assistant reply, ``k < n - 1``);
+    pass ``history`` when the messages are already hashed."""
+    candidates = (history or hash_history(tenant, messages)).candidates
     if not candidates:
         return None
     node = await store.get_first([key for key, _ in candidates])
@@ -51,6 +73,11 @@ async def find_continuation(
     return Continuation(node=node, index=index)
 
 
+def reply_key(history: History, reply: ChatMessage) -> str:
+    """The key of the node to store once ``reply`` to the hashed history has completed."""
+    return node_key(chain_digest(history.digest, reply))
+
+
 def record_keys(tenant: str, messages: Sequence[ChatMessage], reply: ChatMessage) -> str:
     """The key of the node to store once ``reply`` to ``messages`` has completed."""
-    return node_key(prefix_digests(tenant, [*messages, reply])[-1])
+    return reply_key(hash_history(tenant, messages), reply)
