@@ -46,6 +46,9 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
         # OpenAI SDKs pool connections; uvicorn's 5 s default would drop them between turns
         "timeout_keep_alive": settings.keep_alive,
         "server_header": False,
+        # nothing reads the client address (no access log); the middleware would otherwise
+        # stay on every open stream's stack
+        "proxy_headers": False,
     }
     if workers > 1:
         return uvicorn.Config(
