@@ -49,6 +49,9 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
         # nothing reads the client address (no access log); the middleware would otherwise
         # stay on every open stream's stack
         "proxy_headers": False,
+        # App.__call__ is a plain function returning its route's coroutine, which uvicorn's
+        # interface detection would take for ASGI 2
+        "interface": "asgi3",
     }
     if workers > 1:
         return uvicorn.Config(

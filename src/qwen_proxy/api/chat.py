@@ -13,13 +13,23 @@ import logging
 import time
 from typing import Literal
 
-from qwen_proxy.api.responses import Receive, Send, send_json
+from qwen_proxy.api.requests import header, read_body
+from qwen_proxy.api.responses import (
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    send_error,
+    send_internal_error,
+    send_json,
+)
+from qwen_proxy.api.validation import parse_chat_request
 from qwen_proxy.completions import CompletionService, Reply
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.limits import ReplyLimiter, limiter_for
 from qwen_proxy.messages import ChatRequest
 from qwen_proxy.qwen.errors import ContentFiltered
-from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta
+from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
 from qwen_proxy.translate import ChunkEncoder, CompletionAccumulator, new_completion_id
 
 log = logging.getLogger("qwen_proxy.api")
@@ -33,24 +43,56 @@ SSE_HEADERS = [
 ]
 
 
-def _info_headers(request: ChatRequest) -> list[tuple[bytes, bytes]]:
+def _info_headers(request: ChatRequest) -> Headers:
     if not request.ignored_params:
         return []
     return [(b"x-qwen-proxy-ignored-params", ",".join(request.ignored_params).encode())]
 
 
 async def complete(
-    service: CompletionService, request: ChatRequest, tenant: str, send: Send, receive: Receive
+    service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Answer one chat completion request (errors before the first byte become responses)."""
-    reply = await service.open(request, tenant)
-    reasoning: ReasoningMode = (
-        "think_tags" if service.settings.reasoning_output == "think_tags" else "field"
+    settings = service.settings
+    try:
+        request = await _read_request(scope, receive, settings.max_body_bytes)
+        reply = await service.open(request, tenant)
+        reasoning: ReasoningMode = (
+            "think_tags" if settings.reasoning_output == "think_tags" else "field"
+        )
+        if not request.stream:
+            await _whole(reply, request, reasoning, send)
+            return
+        encoder = ChunkEncoder(
+            completion_id=new_completion_id(),
+            created=int(time.time()),
+            model=request.model,
+            reasoning=reasoning,
+            include_usage=request.include_usage,
+        )
+        limiter = limiter_for(request.max_tokens, request.stop)
+        # only search replies pay for collecting text: citations need the whole content's offsets
+        cited = CompletionAccumulator() if reply.model.search or request.web_search else None
+        info = _info_headers(request)
+        del request  # an open stream keeps nothing of its request (its messages can be long)
+    except GatewayError as error:
+        await send_error(send, error)
+        return
+    except Exception:
+        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        await send_internal_error(send)
+        return
+    try:
+        await _stream(reply, encoder, limiter, cited, info, send, receive)
+    except Exception:  # the response has started: the client sees it cut, the log says why
+        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+
+
+async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> ChatRequest:
+    body = await read_body(receive, scope, max_body_bytes)
+    return parse_chat_request(
+        body, content_type=header(scope, b"content-type"), max_body_bytes=max_body_bytes
     )
-    if request.stream:
-        await _stream(reply, request, reasoning, send, receive)
-    else:
-        await _whole(reply, request, reasoning, send)
 
 
 async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send) -> None:
@@ -84,28 +126,59 @@ async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, s
 
 
 async def _stream(
-    reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send, receive: Receive
+    reply: Reply,
+    encoder: ChunkEncoder,
+    limiter: ReplyLimiter | None,
+    cited: CompletionAccumulator | None,
+    info: Headers,
+    send: Send,
+    receive: Receive,
 ) -> None:
-    encoder = ChunkEncoder(
-        completion_id=new_completion_id(),
-        created=int(time.time()),
-        model=request.model,
-        reasoning=reasoning,
-        include_usage=request.include_usage,
-    )
-    limiter = limiter_for(request.max_tokens, request.stop)
-    # only search replies pay for collecting text: citations need the whole content's offsets
-    cited = CompletionAccumulator() if reply.model.search or request.web_search else None
-    # The pump runs in this task and only the disconnect watch gets one of its own: a task
-    # and an asyncio.wait less per open stream (memory and scheduling on the hot path).
-    # uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
+    # The pump runs in this task and frame, and only the disconnect watch gets a task of its
+    # own: a task and an asyncio.wait less per open stream (memory and scheduling on the hot
+    # path). uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
     watch = _DisconnectWatch(task)
     watcher = asyncio.ensure_future(_wait_disconnect(receive))
     watcher.add_done_callback(watch.fired)
     try:
-        await _pump(reply, encoder, send, limiter, cited)
+        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *info]})
+        await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
+        finish_reason = "stop"
+        batches = reply.batches()
+        try:
+            async for batch in batches:
+                if limiter is not None:
+                    batch = limiter.filter(batch, reply.usage)
+                if cited is not None:
+                    for event in batch:
+                        cited.add(event)
+                chunks = _encode(encoder, batch)
+                if chunks:
+                    await send({"type": "http.response.body", "body": chunks, "more_body": True})
+                    # sent: a stream waiting for its next event holds no old chunks
+                    chunks = b""
+                if limiter is not None and limiter.finish_reason is not None:
+                    finish_reason = limiter.finish_reason
+                    await batches.aclose()  # closes the upstream response: generation is cancelled
+                    break
+        except ContentFiltered:
+            finish_reason = "content_filter"
+            if limiter is not None:
+                held = limiter.flush()
+                if cited is not None:
+                    cited.add(AnswerDelta(held))
+                await send(
+                    {"type": "http.response.body", "body": encoder.content(held), "more_body": True}
+                )
+        except GatewayError as error:
+            log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
+            body = encoder.error(error)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        tail = _tail(encoder, reply, limiter, cited, finish_reason)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
         if not watch.gone:
             raise
@@ -116,6 +189,33 @@ async def _stream(
         watch.armed = False
         watcher.remove_done_callback(watch.fired)
         watcher.cancel()
+
+
+def _encode(encoder: ChunkEncoder, batch: list[Event]) -> bytes:
+    """The SSE chunks for a batch's answer and reasoning text (b"" when it has none)."""
+    parts: list[bytes] = []
+    for event in batch:
+        kind = type(event)
+        if kind is AnswerDelta:
+            parts.append(encoder.content(event.text))  # type: ignore[union-attr]
+        elif kind is ReasoningDelta:
+            parts.append(encoder.reasoning(event.text))  # type: ignore[union-attr]
+    return b"".join(parts)
+
+
+def _tail(
+    encoder: ChunkEncoder,
+    reply: Reply,
+    limiter: ReplyLimiter | None,
+    cited: CompletionAccumulator | None,
+    finish_reason: str,
+) -> bytes:
+    """The last chunks: finish reason, usage (when asked), citations, ``[DONE]``."""
+    usage = limiter.usage(reply.usage) if limiter is not None else reply.usage
+    annotations = None
+    if cited is not None and cited.search_results:
+        annotations = cited.annotations(encoder.reasoning_mode)
+    return encoder.finish(finish_reason, usage, annotations)
 
 
 class _DisconnectWatch:
@@ -139,64 +239,3 @@ async def _wait_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
-
-
-async def _pump(
-    reply: Reply,
-    encoder: ChunkEncoder,
-    send: Send,
-    limiter: ReplyLimiter | None,
-    cited: CompletionAccumulator | None,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [*SSE_HEADERS, *_info_headers(reply.request)],
-        }
-    )
-    await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
-    content = encoder.content
-    reasoning = encoder.reasoning
-    finish_reason = "stop"
-    batches = reply.batches()
-    try:
-        async for batch in batches:
-            if limiter is not None:
-                batch = limiter.filter(batch, reply.usage)
-            if cited is not None:
-                for event in batch:
-                    cited.add(event)
-            parts: list[bytes] = []
-            for event in batch:
-                kind = type(event)
-                if kind is AnswerDelta:
-                    parts.append(content(event.text))  # type: ignore[union-attr]
-                elif kind is ReasoningDelta:
-                    parts.append(reasoning(event.text))  # type: ignore[union-attr]
-            if parts:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
-                )
-                parts.clear()  # sent: a stream waiting for its next event holds no old chunks
-            if limiter is not None and limiter.finish_reason is not None:
-                finish_reason = limiter.finish_reason
-                await batches.aclose()  # closes the upstream response: generation is cancelled
-                break
-    except ContentFiltered:
-        finish_reason = "content_filter"
-        if limiter is not None:
-            held = limiter.flush()
-            if cited is not None:
-                cited.add(AnswerDelta(held))
-            await send({"type": "http.response.body", "body": content(held), "more_body": True})
-    except GatewayError as error:
-        log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
-        await send({"type": "http.response.body", "body": encoder.error(error), "more_body": False})
-        return
-    usage = limiter.usage(reply.usage) if limiter is not None else reply.usage
-    annotations = None
-    if cited is not None and cited.search_results:
-        annotations = cited.annotations(encoder.reasoning_mode)
-    tail = encoder.finish(finish_reason, usage, annotations)
-    await send({"type": "http.response.body", "body": tail, "more_body": False})

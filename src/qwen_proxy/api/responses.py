@@ -55,3 +55,8 @@ async def send_error(
     await send_json(
         send, error.status, {"error": error.to_dict()}, [*error_headers(error), *headers]
     )
+
+
+async def send_internal_error(send: Send) -> None:
+    """The answer to a failure the gateway did not expect (its log has the traceback)."""
+    await send_error(send, GatewayError("The gateway hit an internal error; see its log."))

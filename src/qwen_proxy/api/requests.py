@@ -1,0 +1,51 @@
+"""Reading a request over raw ASGI: its headers and its body, within the gateway's size limit."""
+
+from __future__ import annotations
+
+from qwen_proxy.api.responses import Receive, Scope
+from qwen_proxy.errors import GatewayError, PayloadTooLarge
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of the request header ``name`` (lower case), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def drop_headers(scope: Scope) -> None:
+    """Empty the request's header list once read: uvicorn would keep it as long as the reply."""
+    headers = scope["headers"]
+    # uvicorn's protocol holds the same list for the connection's current request (~1 KB of
+    # tuples), so emptying it, not rebinding the key, is what frees them for an open stream
+    if isinstance(headers, list):
+        headers.clear()
+
+
+async def read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
+    """The whole request body; PayloadTooLarge over ``limit`` bytes, ClientGone on hang-up."""
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is over the gateway's limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class _ClientGone(GatewayError):
+    status = 499
+    code = "client_closed_request"
+
+
+ClientGone = _ClientGone("The client closed the connection before sending its request.")
