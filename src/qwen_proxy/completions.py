@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,12 +88,15 @@ def outcome_for(error: UpstreamError) -> Outcome:
 class Reply:
     """An upstream reply the client is about to receive: its first events are already in hand.
 
-    Iterate ``batches()`` once. The lease is released and the conversation node recorded when
-    the reply completes; a cut, failed or cancelled reply records nothing.
+    Call ``next_batch()`` until it returns None, and ``aclose()`` once done however the reply
+    went (it is idempotent). The lease is released and the conversation node recorded when the
+    reply completes; a cut, failed or given-up reply records nothing.
     """
 
-    # one per open stream
+    # one per open stream: it keeps what recording the node needs, not the request
     __slots__ = (
+        "_failure",
+        "_finished",
         "_first",
         "_released",
         "_service",
@@ -102,17 +105,17 @@ class Reply:
         "history",
         "lease",
         "model",
-        "request",
         "tenant",
+        "turn",
     )
 
     def __init__(
         self,
         service: CompletionService,
         *,
-        request: ChatRequest,
         tenant: str,
         history: History,
+        turn: int,
         model: ResolvedModel,
         lease: Lease,
         chat_id: str,
@@ -120,14 +123,17 @@ class Reply:
         first: list[Event],
     ) -> None:
         self._service = service
-        self.request = request
         self.tenant = tenant
         self.history = history
+        #: the new node's depth: the request's message count plus this reply
+        self.turn = turn
         self.model = model
         self.lease = lease
         self.chat_id = chat_id
         self._stream = stream
-        self._first = first
+        self._first: list[Event] | None = first
+        self._finished = False
+        self._failure: GatewayError | None = None
         self._released = False
 
     @property
@@ -135,48 +141,50 @@ class Reply:
         """The upstream's last usage snapshot."""
         return self._stream.parser.usage
 
-    async def batches(self) -> AsyncGenerator[list[Event], None]:
-        """The reply's events, in batches as they arrive; raises GatewayError on failure.
+    async def next_batch(self) -> list[Event] | None:
+        """The reply's next events as they arrive; None once it has completed and been recorded.
 
-        ``aclose()`` it to stop early (a limit cut the reply): the upstream response is
-        closed, which cancels the generation, and nothing is recorded (see ``limits``).
+        Raises GatewayError when the reply fails, after closing it. A coroutine, not an async
+        generator: an open stream waiting on it keeps no suspended generator.
         """
-        finished = False
-        outcome = Outcome.ok()
         try:
             batch = self._first
-            self._first = []  # its events are the client's once sent: an open stream drops them
-            while True:
-                failure: GatewayError | None = None
-                for index, event in enumerate(batch):
-                    if type(event) is StreamFailed:
-                        assert isinstance(event, StreamFailed)
-                        failure = event.error
-                        batch = batch[:index]
-                        break
-                    if type(event) is Finished:
-                        finished = True
-                if batch:
-                    yield batch
-                if failure is not None:
-                    raise failure
-                if finished:
-                    break
-                next_batch = await self._stream.next_batch()
-                if next_batch is None:
-                    break
-                batch = next_batch
-            if not finished:
-                raise StreamCut(
-                    "The upstream closed the reply before it finished; the partial answer "
-                    "above is incomplete. Retry the request."
+            if batch is not None:
+                self._first = (
+                    None  # its events are the client's once sent: an open stream drops them
                 )
-            await self._record()
+            elif self._failure is not None:
+                raise self._failure
+            elif self._finished:
+                await self._record()
+                await self._close(Outcome.ok())
+                return None
+            else:
+                batch = await self._stream.next_batch()
+                if batch is None:
+                    raise StreamCut(
+                        "The upstream closed the reply before it finished; the partial answer "
+                        "above is incomplete. Retry the request."
+                    )
+            return self._scan(batch)
         except UpstreamError as error:
-            outcome = outcome_for(error)
+            await self._close(outcome_for(error))
             raise
-        finally:
-            await self._close(outcome)
+        except BaseException:
+            await self._close(Outcome.ok())
+            raise
+
+    def _scan(self, batch: list[Event]) -> list[Event]:
+        """The batch up to a failure (raised on the next call); notes the reply's end."""
+        for index, event in enumerate(batch):
+            kind = type(event)
+            if kind is StreamFailed:
+                assert isinstance(event, StreamFailed)
+                self._failure = event.error
+                return batch[:index]
+            if kind is Finished:
+                self._finished = True
+        return batch
 
     async def _record(self) -> None:
         created = self._stream.parser.created
@@ -200,7 +208,7 @@ class Reply:
             model=self.model.upstream.id,
             created_at=now,
             last_used_at=now,
-            turn=len(self.request.messages) + 1,
+            turn=self.turn,
         )
         try:
             await self._service.store.put(node)
@@ -222,7 +230,7 @@ class Reply:
                 log.warning("could not release account %s: %s", self.lease.name, error.message)
 
     async def aclose(self) -> None:
-        """Give up the reply (client went away): nothing is recorded."""
+        """Give up the reply (a limit cut it, the client went away): nothing is recorded."""
         await self._close(Outcome.ok())
 
 
@@ -367,9 +375,9 @@ class CompletionService:
             await self._touch(node)
         return Reply(
             self,
-            request=request,
             tenant=tenant,
             history=plan.history,
+            turn=len(request.messages) + 1,
             model=model,
             lease=lease,
             chat_id=chat_id,

@@ -15,7 +15,6 @@ from typing import Literal
 
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
-    Headers,
     Receive,
     Scope,
     Send,
@@ -43,10 +42,10 @@ SSE_HEADERS = [
 ]
 
 
-def _info_headers(request: ChatRequest) -> Headers:
+def _info_headers(request: ChatRequest) -> tuple[tuple[bytes, bytes], ...]:
     if not request.ignored_params:
-        return []
-    return [(b"x-qwen-proxy-ignored-params", ",".join(request.ignored_params).encode())]
+        return ()
+    return ((b"x-qwen-proxy-ignored-params", ",".join(request.ignored_params).encode()),)
 
 
 async def complete(
@@ -99,21 +98,22 @@ async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, s
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)
     finish_reason = "stop"
-    batches = reply.batches()
     try:
-        async for batch in batches:
+        while (batch := await reply.next_batch()) is not None:
             if limiter is not None:
                 batch = limiter.filter(batch, reply.usage)
             for event in batch:
                 acc.add(event)
             if limiter is not None and limiter.finish_reason is not None:
                 finish_reason = limiter.finish_reason
-                await batches.aclose()  # closes the upstream response: generation is cancelled
                 break
     except ContentFiltered:
         finish_reason = "content_filter"
         if limiter is not None:
             acc.add(AnswerDelta(limiter.flush()))
+    finally:
+        # a reply cut by a limit: closing the upstream response cancels the generation
+        await reply.aclose()
     body = acc.response(
         completion_id=new_completion_id(),
         created=int(time.time()),
@@ -130,7 +130,7 @@ async def _stream(
     encoder: ChunkEncoder,
     limiter: ReplyLimiter | None,
     cited: CompletionAccumulator | None,
-    info: Headers,
+    info: tuple[tuple[bytes, bytes], ...],
     send: Send,
     receive: Receive,
 ) -> None:
@@ -146,22 +146,21 @@ async def _stream(
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *info]})
         await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
         finish_reason = "stop"
-        batches = reply.batches()
         try:
-            async for batch in batches:
+            while (batch := await reply.next_batch()) is not None:
                 if limiter is not None:
                     batch = limiter.filter(batch, reply.usage)
                 if cited is not None:
                     for event in batch:
                         cited.add(event)
                 chunks = _encode(encoder, batch)
+                del batch  # a stream waiting for its next event holds no old events or chunks
                 if chunks:
                     await send({"type": "http.response.body", "body": chunks, "more_body": True})
-                    # sent: a stream waiting for its next event holds no old chunks
-                    chunks = b""
+                del chunks
                 if limiter is not None and limiter.finish_reason is not None:
                     finish_reason = limiter.finish_reason
-                    await batches.aclose()  # closes the upstream response: generation is cancelled
+                    await reply.aclose()  # closes the upstream response: generation is cancelled
                     break
         except ContentFiltered:
             finish_reason = "content_filter"
@@ -184,11 +183,11 @@ async def _stream(
             raise
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
-        await reply.aclose()
     finally:
         watch.armed = False
         watcher.remove_done_callback(watch.fired)
         watcher.cancel()
+        await reply.aclose()
 
 
 def _encode(encoder: ChunkEncoder, batch: list[Event]) -> bytes:
