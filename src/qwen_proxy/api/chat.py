@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
@@ -139,9 +139,7 @@ async def _stream(
     # path). uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
-    watch = _DisconnectWatch(task)
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
-    watcher.add_done_callback(watch.fired)
+    watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *info]})
         await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
@@ -179,13 +177,13 @@ async def _stream(
         tail = _tail(encoder, reply, limiter, cited, finish_reason)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
-        if not watch.gone:
+        if not _client_left(watcher):
             raise
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
     finally:
-        watch.armed = False
-        watcher.remove_done_callback(watch.fired)
+        # cancelled before it can run again: once the reply is sent, uvicorn's receive()
+        # answers "http.disconnect" too, and that must not cancel this task
         watcher.cancel()
         await reply.aclose()
 
@@ -217,24 +215,13 @@ def _tail(
     return encoder.finish(finish_reason, usage, annotations)
 
 
-class _DisconnectWatch:
-    """Cancels the streaming task once the client disconnects, only while it is pumping."""
-
-    __slots__ = ("_task", "armed", "gone")
-
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self._task = task
-        self.armed = True
-        self.gone = False
-
-    def fired(self, watcher: asyncio.Future[None]) -> None:
-        if self.armed and not watcher.cancelled() and watcher.exception() is None:
-            self.gone = True
-            self._task.cancel()
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
+    """Cancel the streaming ``task`` once the client hangs up (the task cancels this first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    task.cancel()
 
 
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+def _client_left(watcher: asyncio.Future[None]) -> bool:
+    """True when the disconnect watch ended by cancelling the stream, not by being cancelled."""
+    return watcher.done() and not watcher.cancelled() and watcher.exception() is None
