@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Literal
 
-from qwen_proxy.api.requests import header, read_body
+from qwen_proxy.api.requests import drop_headers, header, read_body
 from qwen_proxy.api.responses import (
     Receive,
     Scope,
@@ -55,6 +55,7 @@ async def complete(
     settings = service.settings
     try:
         request = await _read_request(scope, receive, settings.max_body_bytes)
+        drop_headers(scope)
         reply = await service.open(request, tenant)
         reasoning: ReasoningMode = (
             "think_tags" if settings.reasoning_output == "think_tags" else "field"
