@@ -48,96 +48,32 @@ def _info_headers(request: ChatRequest) -> tuple[tuple[bytes, bytes], ...]:
     return ((b"x-qwen-proxy-ignored-params", ",".join(request.ignored_params).encode()),)
 
 
+#: what an open stream needs of its request: reply, encoder, limiter, citations, info headers
+_Opened = tuple[
+    Reply,
+    ChunkEncoder,
+    ReplyLimiter | None,
+    CompletionAccumulator | None,
+    tuple[tuple[bytes, bytes], ...],
+]
+
+
 async def complete(
     service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Answer one chat completion request (errors before the first byte become responses)."""
-    settings = service.settings
-    try:
-        request = await _read_request(scope, receive, settings.max_body_bytes)
-        drop_headers(scope)
-        reply = await service.open(request, tenant)
-        reasoning: ReasoningMode = (
-            "think_tags" if settings.reasoning_output == "think_tags" else "field"
-        )
-        if not request.stream:
-            await _whole(reply, request, reasoning, send)
-            return
-        encoder = ChunkEncoder(
-            completion_id=new_completion_id(),
-            created=int(time.time()),
-            model=request.model,
-            reasoning=reasoning,
-            include_usage=request.include_usage,
-        )
-        limiter = limiter_for(request.max_tokens, request.stop)
-        # only search replies pay for collecting text: citations need the whole content's offsets
-        cited = CompletionAccumulator() if reply.model.search or request.web_search else None
-        info = _info_headers(request)
-        del request  # an open stream keeps nothing of its request (its messages can be long)
-    except GatewayError as error:
-        await send_error(send, error)
-        return
-    except Exception:
-        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-        await send_internal_error(send)
-        return
-    try:
-        await _stream(reply, encoder, limiter, cited, info, send, receive)
-    except Exception:  # the response has started: the client sees it cut, the log says why
-        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+    """Answer one chat completion request (errors before the first byte become responses).
 
-
-async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> ChatRequest:
-    body = await read_body(receive, scope, max_body_bytes)
-    return parse_chat_request(
-        body, content_type=header(scope, b"content-type"), max_body_bytes=max_body_bytes
-    )
-
-
-async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send) -> None:
-    acc = CompletionAccumulator()
-    limiter = limiter_for(request.max_tokens, request.stop)
-    finish_reason = "stop"
-    try:
-        while (batch := await reply.next_batch()) is not None:
-            if limiter is not None:
-                batch = limiter.filter(batch, reply.usage)
-            for event in batch:
-                acc.add(event)
-            if limiter is not None and limiter.finish_reason is not None:
-                finish_reason = limiter.finish_reason
-                break
-    except ContentFiltered:
-        finish_reason = "content_filter"
-        if limiter is not None:
-            acc.add(AnswerDelta(limiter.flush()))
-    finally:
-        # a reply cut by a limit: closing the upstream response cancels the generation
-        await reply.aclose()
-    body = acc.response(
-        completion_id=new_completion_id(),
-        created=int(time.time()),
-        model=request.model,
-        finish_reason=finish_reason,
-        usage=limiter.usage(reply.usage) if limiter is not None else reply.usage,
-        reasoning=reasoning,
-    )
-    await send_json(send, 200, body, _info_headers(request))
-
-
-async def _stream(
-    reply: Reply,
-    encoder: ChunkEncoder,
-    limiter: ReplyLimiter | None,
-    cited: CompletionAccumulator | None,
-    info: tuple[tuple[bytes, bytes], ...],
-    send: Send,
-    receive: Receive,
-) -> None:
-    # The pump runs in this task and frame, and only the disconnect watch gets a task of its
-    # own: a task and an asyncio.wait less per open stream (memory and scheduling on the hot
-    # path). uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
+    This frame is the stream's pump, so an open stream's stack is it and the reply's read:
+    ``_open`` reads the request and opens the reply, and hands back only what the pump needs.
+    """
+    opened = await _open(service, tenant, scope, receive, send)
+    if opened is None:
+        return  # answered already: an error, or a whole (not streamed) completion
+    reply, encoder, limiter, cited, info = opened
+    del opened
+    # The pump runs in this task, and only the disconnect watch gets a task of its own: a
+    # task and an asyncio.wait less per open stream (memory and scheduling on the hot path).
+    # uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
@@ -182,11 +118,85 @@ async def _stream(
             raise
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
+    except Exception:  # the response has started: the client sees it cut, the log says why
+        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
     finally:
         # cancelled before it can run again: once the reply is sent, uvicorn's receive()
         # answers "http.disconnect" too, and that must not cancel this task
         watcher.cancel()
         await reply.aclose()
+
+
+async def _open(
+    service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
+) -> _Opened | None:
+    """Read the request and open its reply; None once answered (an error, a whole reply)."""
+    settings = service.settings
+    try:
+        request = await _read_request(scope, receive, settings.max_body_bytes)
+        drop_headers(scope)
+        reply = await service.open(request, tenant)
+        reasoning: ReasoningMode = (
+            "think_tags" if settings.reasoning_output == "think_tags" else "field"
+        )
+        if not request.stream:
+            await _whole(reply, request, reasoning, send)
+            return None
+        encoder = ChunkEncoder(
+            completion_id=new_completion_id(),
+            created=int(time.time()),
+            model=request.model,
+            reasoning=reasoning,
+            include_usage=request.include_usage,
+        )
+        limiter = limiter_for(request.max_tokens, request.stop)
+        # only search replies pay for collecting text: citations need the whole content's offsets
+        cited = CompletionAccumulator() if reply.model.search or request.web_search else None
+        return reply, encoder, limiter, cited, _info_headers(request)
+    except GatewayError as error:
+        await send_error(send, error)
+    except Exception:
+        log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        await send_internal_error(send)
+    return None
+
+
+async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> ChatRequest:
+    body = await read_body(receive, scope, max_body_bytes)
+    return parse_chat_request(
+        body, content_type=header(scope, b"content-type"), max_body_bytes=max_body_bytes
+    )
+
+
+async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send) -> None:
+    acc = CompletionAccumulator()
+    limiter = limiter_for(request.max_tokens, request.stop)
+    finish_reason = "stop"
+    try:
+        while (batch := await reply.next_batch()) is not None:
+            if limiter is not None:
+                batch = limiter.filter(batch, reply.usage)
+            for event in batch:
+                acc.add(event)
+            if limiter is not None and limiter.finish_reason is not None:
+                finish_reason = limiter.finish_reason
+                break
+    except ContentFiltered:
+        finish_reason = "content_filter"
+        if limiter is not None:
+            acc.add(AnswerDelta(limiter.flush()))
+    finally:
+        # a reply cut by a limit: closing the upstream response cancels the generation
+        await reply.aclose()
+    body = acc.response(
+        completion_id=new_completion_id(),
+        created=int(time.time()),
+        model=request.model,
+        finish_reason=finish_reason,
+        usage=limiter.usage(reply.usage) if limiter is not None else reply.usage,
+        reasoning=reasoning,
+    )
+    await send_json(send, 200, body, _info_headers(request))
 
 
 def _encode(encoder: ChunkEncoder, batch: list[Event]) -> bytes:
