@@ -21,6 +21,9 @@ class Lease:
     only gives its slot back.
     """
 
+    # one per open request
+    __slots__ = ("_finish", "_released", "credentials", "generation", "model")
+
     def __init__(
         self, finish: Finish, credentials: Credentials, model: str, generation: int
     ) -> None:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from qwen_proxy.accounts.credentials import Credentials, CredentialsError, mask_email
 from qwen_proxy.accounts.errors import NoAccountAvailable, OwnerUnavailable
 from qwen_proxy.accounts.jwt import token_expiry
-from qwen_proxy.accounts.lease import Lease
+from qwen_proxy.accounts.lease import Finish, Lease
 from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
 from qwen_proxy.accounts.state import AccountState, CooldownPolicy, Health
 from qwen_proxy.accounts.status import (
@@ -79,6 +79,8 @@ class AccountPool:
         self._renew_min_interval = renew_min_interval
         self._poll_interval = poll_interval
         self._on_change = on_change
+        # one bound method shared by every lease, not one per open request
+        self._finish_lease: Finish = self._finish
         self._credentials: dict[str, Credentials] = {}
         self._expiry: dict[str, float | None] = {}
         #: the last state read or written per account: what snapshot() and usable() show
@@ -171,7 +173,7 @@ class AccountPool:
         if new is None:
             return None
         self._seen[name] = new
-        return Lease(self._finish, self._credentials[name], model, new.generation)
+        return Lease(self._finish_lease, self._credentials[name], model, new.generation)
 
     async def _wait_for_change(self, changed: asyncio.Event, delay: float) -> None:
         waiter = asyncio.ensure_future(changed.wait())
