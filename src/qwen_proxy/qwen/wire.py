@@ -1,11 +1,11 @@
-"""HTTP/1.1 to the upstream for the one call that stays open: the streamed completion.
+"""HTTP/1.1 to the upstream, for every call and above all the one that stays open: the stream.
 
 A completion stream may stay open for minutes, so what it holds matters. aiohttp keeps about
 10 KB per open response (its C parser's header lists, three deques, a read timer re-armed on
 every read); an open stream here is a transport, one ``WireResponse`` with slots and its
-httptools parser (~2 KB). This module does the plain HTTP: connections (direct or through an
-``http://`` proxy, CONNECT for https), TLS, keep-alive reuse, gzip/deflate bodies, and the
-connect, first-byte and idle timeouts. What an answer means is ``classify``'s job.
+``http1.ResponseParser`` (~1.5 KB in all). This module does the I/O: connections (direct or
+through an ``http://`` proxy, CONNECT for https), TLS, keep-alive reuse, gzip/deflate bodies,
+and the connect, first-byte and idle timeouts. What an answer means is ``classify``'s job.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import unquote, urlsplit
 
-import httptools
-
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
+from qwen_proxy.qwen.http1 import ProtocolError, ResponseParser
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
@@ -96,12 +95,10 @@ class WireResponse(asyncio.Protocol):
         "_error",
         "_headers_done",
         "_idle",
-        "_keep_alive",
         "_last_read",
         "_loop",
         "_parser",
         "_paused",
-        "_reading_to_eof",
         "_size",
         "_waiter",
         "content_type",
@@ -116,7 +113,7 @@ class WireResponse(asyncio.Protocol):
         self.endpoint = endpoint
         self._idle = idle_timeout
         self.transport: asyncio.Transport | None = None
-        self._parser: httptools.HttpResponseParser | None = None
+        self._parser: ResponseParser | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None
         self._reset()
@@ -127,8 +124,6 @@ class WireResponse(asyncio.Protocol):
         self.received = False
         self._headers_done = False
         self._complete = False
-        self._keep_alive = False
-        self._reading_to_eof = True  # until a Content-Length or chunked encoding says otherwise
         self._decoder: zlib._Decompress | None = None
         self._chunks: list[bytes] = []
         self._size = 0
@@ -143,21 +138,29 @@ class WireResponse(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
         self.received = True
-        if self._parser is None:
+        parser = self._parser
+        if parser is None or self._complete:
             self._fail(UpstreamConnectionError("The upstream sent bytes nobody asked for."))
             return
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(
-                UpstreamConnectionError(f"The upstream's HTTP answer is malformed ({exc})."),
-            )
+            body = parser.feed(data)
+        except ProtocolError as exc:
+            self._fail(UpstreamConnectionError(f"The upstream's HTTP answer is malformed ({exc})."))
+            return
+        if not self._headers_done and parser.head_done:
+            self._head_done(parser)
+        if body:
+            self._body(body)
+        if parser.complete:
+            self._finish()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         if self._complete:
             return
-        if self._headers_done and self._reading_to_eof and exc is None:
+        parser = self._parser
+        if parser is not None and parser.reads_to_eof and exc is None:
+            parser.eof()
             self._finish()  # a body delimited by the connection's end
             return
         self._fail(
@@ -173,28 +176,19 @@ class WireResponse(asyncio.Protocol):
     def resume_writing(self) -> None:
         pass
 
-    # -- httptools callbacks ------------------------------------------------------------------
+    # -- what the parser found ----------------------------------------------------------------
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.lower()
-        if key == b"content-type":
-            self.content_type = value.decode("latin-1")
-        elif key == b"content-length" or (key == b"transfer-encoding" and b"chunked" in value):
-            self._reading_to_eof = False
-        elif key == b"content-encoding":
-            encoding = value.strip().lower()
-            if encoding == b"gzip":
-                self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif encoding == b"deflate":
-                self._decoder = zlib.decompressobj()
-
-    def on_headers_complete(self) -> None:
-        assert self._parser is not None
-        self.status = self._parser.get_status_code()
+    def _head_done(self, parser: ResponseParser) -> None:
+        self.status = parser.status
+        self.content_type = parser.content_type
+        if parser.content_encoding == "gzip":
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif parser.content_encoding == "deflate":
+            self._decoder = zlib.decompressobj()
         self._headers_done = True
         self._wake()
 
-    def on_body(self, body: bytes) -> None:
+    def _body(self, body: bytes) -> None:
         if self._decoder is not None:
             try:
                 body = self._decoder.decompress(body)
@@ -210,9 +204,6 @@ class WireResponse(asyncio.Protocol):
             self.transport.pause_reading()
         self._wake()
 
-    def on_message_complete(self) -> None:
-        self._finish()
-
     # -- the caller's side --------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
@@ -220,7 +211,7 @@ class WireResponse(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             raise UpstreamConnectionError("The connection to the upstream is closed.")
         self._reset()
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser = ResponseParser()
         self.transport.write(data)
 
     async def headers(self) -> None:
@@ -268,7 +259,8 @@ class WireResponse(asyncio.Protocol):
             and self._error is None
             and self.transport is not None
             and not self.transport.is_closing()
-            and self._keep_alive
+            and self._parser is not None
+            and self._parser.keep_alive
         )
 
     @property
@@ -309,9 +301,6 @@ class WireResponse(asyncio.Protocol):
             waiter.set_result(None)
 
     def _finish(self) -> None:
-        if self._parser is not None and self._headers_done:
-            self._keep_alive = self._parser.should_keep_alive() and not self._reading_to_eof
-        self._parser = None  # bytes after the response's end are not ours to parse
         if self._decoder is not None:
             tail = self._decoder.flush()
             if tail:
