@@ -404,11 +404,6 @@ async def test_a_compressed_body_is_decoded(
         assert b"accept-encoding: gzip, deflate" in server.requests[0].lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.py bug: an error found in the bytes that also complete the body is lost "
-    "(data_received calls _finish() after _fail(), and read() checks _complete before _error)",
-)
 async def test_a_corrupt_compressed_body_is_a_connection_error(pool: WirePool) -> None:
     coded = _gzip(pattern(50_000))
     coded = coded[:20] + bytes(b ^ 0xFF for b in coded[20:200]) + coded[200:]
@@ -426,11 +421,6 @@ async def test_a_corrupt_compressed_body_is_a_connection_error(pool: WirePool) -
         pool.release(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.py gap: _finish() flushes the decoder without checking it reached the gzip "
-    "trailer (decoder.eof), so a cut compressed stream reads as a whole, shorter body",
-)
 async def test_a_compressed_body_cut_short_is_a_connection_error(pool: WirePool) -> None:
     text = pattern(50_000)
     cut = _gzip(text)[:-100]  # framed correctly, but the gzip stream inside it is incomplete
@@ -552,14 +542,7 @@ async def test_an_upstream_that_never_answers_is_a_timeout_from_the_client() -> 
     [
         "content-length",
         "chunked",
-        pytest.param(
-            "connection-close",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="wire.py bug: the idle timeout of a body read to EOF ends as a clean EOF "
-                "(connection_lost finishes the body after _fail aborted the transport)",
-            ),
-        ),
+        "connection-close",
     ],
 )
 async def test_a_body_that_goes_quiet_is_a_timeout_after_about_the_idle_timeout(
@@ -658,11 +641,6 @@ async def test_a_slow_consumer_is_not_mistaken_for_a_quiet_upstream(pool: WirePo
     assert b"".join(parts) == bulk.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.py bug: a complete reply given back unread while reading is paused goes to the "
-    "pool still paused; the next call on that connection never sees its answer",
-)
 async def test_a_complete_reply_given_back_unread_leaves_a_usable_connection(
     pool: WirePool,
 ) -> None:
@@ -815,12 +793,6 @@ async def test_a_plain_http_upstream_is_reached_through_the_accounts_proxy_in_ab
     assert "Proxy-Authorization" not in direct
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.py bug: WirePool._tunnel() drops its asyncio StreamWriter once start_tls() "
-    "returns; StreamWriter.__del__ (Python 3.11.5+) closes the raw transport under the TLS, so "
-    "every https call through a proxy fails 'closed the connection without answering'",
-)
 async def test_an_https_upstream_is_reached_through_a_connect_tunnel_verified_end_to_end(
     origin_factory: Callable[[ssl.SSLContext | None], Awaitable[Origin]],
     server_tls: ssl.SSLContext,

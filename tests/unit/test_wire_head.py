@@ -111,10 +111,6 @@ def test_a_bad_upstream_url_is_refused(base_url: str) -> None:
         parse_endpoint(base_url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wire.py bug: an IPv6 literal loses its brackets in Host, absolute-form and CONNECT",
-)
 def test_an_ipv6_upstream_keeps_its_brackets_in_the_host_header() -> None:
     endpoint = parse_endpoint("http://[::1]:8080")
     assert endpoint.host_header == "[::1]:8080"

@@ -12,7 +12,7 @@ import ssl
 import time
 import uuid
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 
@@ -249,7 +249,9 @@ class QwenClient:
 
     async def delete_chat(self, cred: UpstreamCredential, chat_id: str) -> None:
         """Delete one chat (best effort: 404 counts as deleted)."""
-        status, content_type, raw = await self._call("DELETE", f"/api/v2/chats/{chat_id}", cred)
+        status, content_type, raw = await self._call(
+            "DELETE", f"/api/v2/chats/{quote(chat_id, safe='')}", cred
+        )
         if status not in (200, 204, 404):
             raise classify_answer(status, content_type, raw)
 

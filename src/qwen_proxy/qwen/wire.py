@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 import zlib
 from dataclasses import dataclass, field
@@ -43,7 +44,14 @@ class Endpoint:
     def host_header(self) -> str:
         """The ``Host`` value: the port only when it is not the scheme's default."""
         default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` as a CONNECT request names it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 def parse_endpoint(base_url: str, proxy: str | None = None) -> Endpoint:
@@ -71,6 +79,8 @@ def request_head(
     target = path
     if endpoint.proxy_host is not None and endpoint.scheme == "http":
         target = f"http://{endpoint.host_header}{path}"
+    if any(c in target for c in " \r\n") or not method.isalpha():
+        raise ValueError("the upstream request line would be malformed")
     lines = [f"{method} {target} HTTP/1.1", f"Host: {endpoint.host_header}"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
@@ -151,12 +161,12 @@ class WireResponse(asyncio.Protocol):
             self._head_done(parser)
         if body:
             self._body(body)
-        if parser.complete:
+        if parser.complete and self._error is None:
             self._finish()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        if self._complete:
+        if self._complete or self._error is not None:
             return
         parser = self._parser
         if parser is not None and parser.reads_to_eof and exc is None:
@@ -210,6 +220,8 @@ class WireResponse(asyncio.Protocol):
         """Write one request; the next response is parsed fresh."""
         if self.transport is None or self.transport.is_closing():
             raise UpstreamConnectionError("The connection to the upstream is closed.")
+        if self._paused:  # the last reply was given back unread while reading was paused
+            self.transport.resume_reading()
         self._reset()
         self._parser = ResponseParser()
         self.transport.write(data)
@@ -228,10 +240,10 @@ class WireResponse(asyncio.Protocol):
         ``UpstreamConnectionError`` when the connection breaks before the body's end.
         """
         while not self._chunks:
-            if self._complete:
-                return b""
             if self._error is not None:
                 raise self._error
+            if self._complete:
+                return b""
             await self._wait()
         chunks = self._chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -301,11 +313,15 @@ class WireResponse(asyncio.Protocol):
             waiter.set_result(None)
 
     def _finish(self) -> None:
-        if self._decoder is not None:
-            tail = self._decoder.flush()
+        decoder = self._decoder
+        if decoder is not None:
+            self._decoder = None
+            tail = decoder.flush()
             if tail:
                 self._chunks.append(tail)
-            self._decoder = None
+            if not decoder.eof:
+                self._fail(UpstreamConnectionError("The upstream's compressed body ends early."))
+                return
         self._complete = True
         self._wake()
 
@@ -462,29 +478,54 @@ class WirePool:
         return response
 
     async def _tunnel(self, endpoint: Endpoint, response: WireResponse) -> None:
-        """CONNECT through the proxy, then TLS to the origin inside the tunnel."""
+        """CONNECT through the proxy on a plain socket, then TLS to the origin inside it.
+
+        A plain socket, not asyncio streams: a StreamWriter closes its socket when collected,
+        which would cut the tunnel under the TLS connection.
+        """
         assert endpoint.proxy_host is not None
-        reader, writer = await asyncio.open_connection(endpoint.proxy_host, endpoint.proxy_port)
+        loop = asyncio.get_running_loop()
+        sock = await _connected_socket(endpoint.proxy_host, endpoint.proxy_port)
         try:
-            authority = f"{endpoint.host}:{endpoint.port}"
-            connect = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n".encode()
+            connect = f"CONNECT {endpoint.authority} HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
+            request = connect.encode()
             if endpoint.proxy_auth is not None:
-                connect += b"Proxy-Authorization: " + endpoint.proxy_auth + b"\r\n"
-            writer.write(connect + b"\r\n")
-            try:
-                answer = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-                raise UpstreamConnectionError("The proxy closed the tunnel request.") from None
+                request += b"Proxy-Authorization: " + endpoint.proxy_auth + b"\r\n"
+            await loop.sock_sendall(sock, request + b"\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                data = await loop.sock_recv(sock, 4096)
+                if not data or len(answer) > 65536:
+                    raise UpstreamConnectionError("The proxy closed the tunnel request.")
+                answer += data
             status_line = answer.split(b"\r\n", 1)[0].split(b" ", 2)
             if len(status_line) < 2 or status_line[1] != b"200":
                 status = status_line[1].decode("latin-1") if len(status_line) > 1 else "?"
                 raise UpstreamConnectionError(f"The proxy refused the tunnel (HTTP {status}).")
-            transport = await asyncio.get_running_loop().start_tls(
-                writer.transport, response, self._tls(), server_hostname=endpoint.host
+            await loop.create_connection(
+                lambda: response, sock=sock, ssl=self._tls(), server_hostname=endpoint.host
             )
         except BaseException:
-            writer.close()
+            sock.close()
             raise
-        if transport is None:
-            raise UpstreamConnectionError("The TLS handshake through the proxy failed.")
-        response.connection_made(transport)
+
+
+async def _connected_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket connected to ``host:port`` (each address tried in turn)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for the proxy {host!r}")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error
