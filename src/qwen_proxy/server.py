@@ -1,4 +1,4 @@
-"""Running the gateway under uvicorn (uvloop + httptools)."""
+"""Running the gateway under uvicorn (uvloop; connections by ``server_protocol``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uvicorn
 from qwen_proxy.api.app import App
 from qwen_proxy.app import create_app
 from qwen_proxy.config import Settings
+from qwen_proxy.server_protocol import GatewayHttpProtocol
 
 log = logging.getLogger("qwen_proxy")
 
@@ -39,7 +40,9 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # uvicorn runs the process; each connection is the gateway's own slotted protocol
+        # (httptools-parsed), ~4 KB lighter per open stream than uvicorn's (server_protocol.py)
+        "http": GatewayHttpProtocol,
         "lifespan": "on",
         "access_log": False,
         "log_level": settings.log_level,
