@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tcp_support import TcpServer
+
 _HOP_BY_HOP = {b"proxy-authorization", b"proxy-connection", b"connection", b"keep-alive"}
 
 
@@ -28,7 +30,7 @@ class ProxiedRequest:
     proxy_authorization: str | None
 
 
-class HttpProxy:
+class HttpProxy(TcpServer):
     """``async with HttpProxy() as proxy:`` serves on ``proxy.url`` and fills ``proxy.seen``.
 
     ``refuse_connect`` answers every CONNECT with that status instead of opening a tunnel;
@@ -36,54 +38,17 @@ class HttpProxy:
     """
 
     def __init__(self, *, refuse_connect: int | None = None) -> None:
+        super().__init__()
         self.refuse_connect = refuse_connect
         self.seen: list[ProxiedRequest] = []
         self.tunnels = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        """The proxy's URL, without credentials."""
-        return f"http://127.0.0.1:{self.port}"
 
     def url_with(self, user: str, password: str) -> str:
         """The proxy's URL carrying ``user:password``."""
         return f"http://{user}:{password}@127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> HttpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        # dropping the client connections ends every exchange (and its tunnel) in turn
-        for writer in self._writers:
-            writer.transport.abort()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            await self._one_request(reader, writer)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _one_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request per connection: a CONNECT tunnel or one forwarded request."""
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
         method, target, _ = lines[0].decode("latin-1").split(" ", 2)

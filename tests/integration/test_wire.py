@@ -40,6 +40,7 @@ from qwen_proxy.qwen.wire import (
     parse_endpoint,
     request_head,
 )
+from tcp_support import TcpServer
 
 #: the idle timeout the timing tests use; the pool sweeps every IDLE / 4
 IDLE = 0.3
@@ -50,7 +51,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 # -- servers ------------------------------------------------------------------------------------
 
 
-class RawServer:
+class RawServer(TcpServer):
     """An asyncio server on a free port; every connection runs ``handler``.
 
     ``connections`` counts the TCP connections accepted, ``requests`` the request heads read
@@ -58,47 +59,13 @@ class RawServer:
     """
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self._handler = handler
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.connections = 0
         self.requests: list[bytes] = []
         self.bodies: list[bytes] = []
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        # dropping the connections ends every handler (a read sees EOF, a drain an error)
-        for writer in self._writers:
-            writer.transport.abort()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        self.connections += 1
-        try:
-            await self._handler(reader, writer)
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
-            writer.close()
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._handler(reader, writer)
 
     async def read_request(self, reader: asyncio.StreamReader) -> bytes | None:
         """The next request's head (its body goes to ``bodies``); None when the client left."""
