@@ -153,6 +153,53 @@ async def pool() -> AsyncIterator[WirePool]:
     upstream.close()
 
 
+# -- name lookups -------------------------------------------------------------------------------
+
+
+def count_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The hosts the running loop is asked to look up, in order."""
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counting(host: str, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    return lookups
+
+
+async def test_new_connections_to_one_host_look_it_up_once(
+    pool: WirePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = count_lookups(monkeypatch)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"ok", "Connection: close"))
+        await writer.drain()
+
+    async with RawServer(handler) as server:
+        url = f"http://localhost:{server.port}"
+        assert [await fetch(pool, url) for _ in range(3)] == [b"ok"] * 3
+    assert server.connections == 3
+    assert lookups == ["localhost"]
+
+
+async def test_a_host_that_did_not_answer_is_looked_up_again(
+    pool: WirePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = count_lookups(monkeypatch)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    for _ in range(2):
+        with pytest.raises(UpstreamConnectionError):
+            await fetch(pool, f"http://localhost:{port}")
+    assert lookups == ["localhost", "localhost"]
+
+
 # -- keep-alive ---------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import socket
 import ssl
 import zlib
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
@@ -27,6 +27,8 @@ HIGH_WATER = 256 * 1024
 #: idle connections kept per endpoint, and for how long
 MAX_IDLE = 32
 KEEP_IDLE_SECONDS = 15.0
+#: how long a host's looked-up addresses are reused
+DNS_TTL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +355,7 @@ class WirePool:
         self._reading: set[WireResponse] = set()
         self._sweep_every = min(1.0, idle_timeout / 4)
         self._sweep_handle: asyncio.TimerHandle | None = None
+        self._addresses: dict[tuple[str, int], tuple[float, list[Any]]] = {}
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -449,22 +452,25 @@ class WirePool:
         loop = asyncio.get_running_loop()
         response = WireResponse(endpoint, self._idle_timeout)
         tls = endpoint.scheme == "https"
+        direct = endpoint.proxy_host is None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if endpoint.proxy_host is None:
+                    sock = await self._socket(endpoint.host, endpoint.port)
+                else:
+                    sock = await self._socket(endpoint.proxy_host, endpoint.proxy_port)
+                try:
+                    if tls and not direct:
+                        await _open_tunnel(sock, endpoint)
                     await loop.create_connection(
                         lambda: response,
-                        endpoint.host,
-                        endpoint.port,
+                        sock=sock,
                         ssl=self._tls() if tls else None,
                         server_hostname=endpoint.host if tls else None,
                     )
-                elif not tls:  # plain http through the proxy: absolute-form requests
-                    await loop.create_connection(
-                        lambda: response, endpoint.proxy_host, endpoint.proxy_port
-                    )
-                else:
-                    await self._tunnel(endpoint, response)
+                except BaseException:
+                    sock.close()
+                    raise
         except TimeoutError:
             response.abort()
             raise UpstreamTimeout(
@@ -477,55 +483,58 @@ class WirePool:
             ) from None
         return response
 
-    async def _tunnel(self, endpoint: Endpoint, response: WireResponse) -> None:
-        """CONNECT through the proxy on a plain socket, then TLS to the origin inside it.
+    async def _socket(self, host: str, port: int) -> socket.socket:
+        """A non-blocking TCP socket connected to ``host:port``, each address tried in turn.
 
-        A plain socket, not asyncio streams: a StreamWriter closes its socket when collected,
-        which would cut the tunnel under the TLS connection.
+        Addresses are cached for ``DNS_TTL`` seconds (a burst of new connections would
+        otherwise queue as many lookups on the resolver's few threads); a host none of whose
+        addresses answered is looked up afresh next time.
         """
-        assert endpoint.proxy_host is not None
         loop = asyncio.get_running_loop()
-        sock = await _connected_socket(endpoint.proxy_host, endpoint.proxy_port)
-        try:
-            connect = f"CONNECT {endpoint.authority} HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
-            request = connect.encode()
-            if endpoint.proxy_auth is not None:
-                request += b"Proxy-Authorization: " + endpoint.proxy_auth + b"\r\n"
-            await loop.sock_sendall(sock, request + b"\r\n")
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                data = await loop.sock_recv(sock, 4096)
-                if not data or len(answer) > 65536:
-                    raise UpstreamConnectionError("The proxy closed the tunnel request.")
-                answer += data
-            status_line = answer.split(b"\r\n", 1)[0].split(b" ", 2)
-            if len(status_line) < 2 or status_line[1] != b"200":
-                status = status_line[1].decode("latin-1") if len(status_line) > 1 else "?"
-                raise UpstreamConnectionError(f"The proxy refused the tunnel (HTTP {status}).")
-            await loop.create_connection(
-                lambda: response, sock=sock, ssl=self._tls(), server_hostname=endpoint.host
-            )
-        except BaseException:
-            sock.close()
-            raise
+        key = (host, port)
+        cached = self._addresses.get(key)
+        if cached is not None and cached[0] > loop.time():
+            infos = cached[1]
+        else:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            self._addresses[key] = (loop.time() + DNS_TTL, infos)
+        error: OSError = OSError(f"no address for {host!r}")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        self._addresses.pop(key, None)
+        raise error
 
 
-async def _connected_socket(host: str, port: int) -> socket.socket:
-    """A non-blocking TCP socket connected to ``host:port`` (each address tried in turn)."""
+async def _open_tunnel(sock: socket.socket, endpoint: Endpoint) -> None:
+    """Ask the proxy on ``sock`` for a tunnel to the origin (CONNECT); TLS goes inside it.
+
+    On a plain socket, not asyncio streams: a StreamWriter closes its socket when collected,
+    which would cut the tunnel under the TLS connection.
+    """
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    error: OSError = OSError(f"no address for the proxy {host!r}")
-    for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    raise error
+    connect = f"CONNECT {endpoint.authority} HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
+    request = connect.encode()
+    if endpoint.proxy_auth is not None:
+        request += b"Proxy-Authorization: " + endpoint.proxy_auth + b"\r\n"
+    await loop.sock_sendall(sock, request + b"\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        data = await loop.sock_recv(sock, 4096)
+        if not data or len(answer) > 65536:
+            raise UpstreamConnectionError("The proxy closed the tunnel request.")
+        answer += data
+    status_line = answer.split(b"\r\n", 1)[0].split(b" ", 2)
+    if len(status_line) < 2 or status_line[1] != b"200":
+        status = status_line[1].decode("latin-1") if len(status_line) > 1 else "?"
+        raise UpstreamConnectionError(f"The proxy refused the tunnel (HTTP {status}).")
