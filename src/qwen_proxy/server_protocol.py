@@ -77,6 +77,7 @@ class _Exchange:
         "_until_close",
         "_waiter",
         "body",
+        "buffered",
         "complete",
         "continue_expected",
         "disconnected",
@@ -90,6 +91,7 @@ class _Exchange:
         self.keep_alive = keep_alive
         self._head = head
         self.body: list[bytes] = []
+        self.buffered = 0  # bytes in ``body``
         # True: more to come; False: all in, not yet given to the app; None: given
         self.more_body: bool | None = True
         self.continue_expected = False
@@ -127,6 +129,7 @@ class _Exchange:
             return {"type": "http.disconnect"}
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         self.body = []
+        self.buffered = 0
         more_body = self.more_body
         if not more_body:
             self.more_body = None  # delivered: from now on receive() waits for the end
@@ -212,9 +215,10 @@ class _Exchange:
             parts.append(b"transfer-encoding: chunked\r\n")
             chunked = True
         self._chunked = chunked
-        if close and not any(n.lower() == b"connection" for n, _ in headers):
-            parts.append(b"connection: close\r\n")
+        if close:
             self.keep_alive = False
+            if not any(n.lower() == b"connection" for n, _ in headers):
+                parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -226,6 +230,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         "_app",
         "_app_state",
         "_client",
+        "_discarding",
         "_drain_waiter",
         "_exchange",
         "_headers",
@@ -272,6 +277,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._pipelined = False
+        self._discarding = False
         self.http10 = False
         self.write_paused = False
 
@@ -285,6 +291,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self._server_state.connections.add(self)
+        # a connection must send a whole request head within the keep-alive timeout
+        self._arm_keep_alive()
         self._server = _address(transport.get_extra_info("sockname"))
         self._client = _address(transport.get_extra_info("peername"))
 
@@ -300,7 +308,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keep_alive()
+        if self._discarding:
+            return  # the rest of a request body nobody reads (see response_complete)
         exchange = self._exchange
         if exchange is not None and not exchange.complete and self._parser is None:
             # a second request before this one's response: not queued (see the module doc)
@@ -346,6 +355,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._cancel_keep_alive()
         parser = self._parser
         assert parser is not None
         version = parser.get_http_version()
@@ -357,9 +367,17 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if "%" in path:
             path = unquote(path)
         exchange = _Exchange(self, parser.should_keep_alive(), method == "HEAD")
+        has_body = False
         for name, value in self._headers:
             if name == b"expect" and value.lower() == b"100-continue":
                 exchange.continue_expected = True
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                has_body = True
+        if has_body and parser.should_upgrade():
+            # httptools stops at an upgrade request's head: its body would be lost or taken
+            # for the next request, and no upgrade is offered here
+            self._reject(400, b"Upgrade requests with a body are not supported.")
+            return
         self._scope = {
             "type": "http",
             "asgi": _ASGI,
@@ -386,7 +404,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if exchange is None or exchange.complete:
             return
         exchange.body.append(body)
-        if sum(map(len, exchange.body)) > HIGH_WATER:
+        exchange.buffered += len(body)
+        if exchange.buffered > HIGH_WATER:
             self.pause_reading()
         exchange.wake()
 
@@ -430,13 +449,25 @@ class GatewayHttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        if not exchange.keep_alive or self._pipelined or exchange.more_body is True:
-            # a request body the app did not read would be parsed as the next request
+        if exchange.more_body is True:
+            # The app answered without reading a body that is still coming (a 413, a 401):
+            # closing now would reset the connection under the client's feet and lose the
+            # answer. Say we are done (FIN), read and drop the rest, close on EOF or timeout.
+            self._discarding = True
+            self._pipelined = False
+            self.resume_reading()
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._keep_alive_timer = self._loop.call_later(
+                self._timeout_keep_alive, transport.close
+            )
+            return
+        if not exchange.keep_alive or self._pipelined:
             transport.close()
             return
         self._exchange = None
         self.resume_reading()
-        self._keep_alive_timer = self._loop.call_later(self._timeout_keep_alive, self._idle_out)
+        self._arm_keep_alive()
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close idle connections, end busy ones after reply."""
@@ -456,8 +487,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
             log.error("Exception in ASGI application", exc_info=exc)
             if not exchange.started and not exchange.disconnected:
                 await _send_500(exchange)
-            elif self.transport is not None:
-                self.transport.close()
+            elif not exchange.complete and self.transport is not None:
+                self.transport.close()  # a response cut short (a finished one stays as it is)
         except BaseException:  # cancelled (a forced shutdown): the connection cannot go on
             if self.transport is not None:
                 self.transport.close()
@@ -475,6 +506,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        exchange = self._exchange
+        if exchange is not None and exchange.started and not exchange.complete:
+            # a response is under way: no second status line inside it, just the end
+            exchange.disconnected = True
+            exchange.wake()
+            transport.close()
+            return
         head = [_status_line(status)]
         for name, value in self.default_headers():
             head += (name, b": ", value, b"\r\n")
@@ -482,6 +520,10 @@ class GatewayHttpProtocol(asyncio.Protocol):
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text))
         transport.write(b"".join(head) + text)
         transport.close()
+
+    def _arm_keep_alive(self) -> None:
+        self._cancel_keep_alive()
+        self._keep_alive_timer = self._loop.call_later(self._timeout_keep_alive, self._idle_out)
 
     def _idle_out(self) -> None:
         self._keep_alive_timer = None
