@@ -122,6 +122,25 @@ async def call(pool: WirePool, url: str, path: str = "/") -> WireResponse:
     return await pool.request(endpoint, request_head(endpoint, "GET", path, {}, None))
 
 
+def canned(payload: bytes, *, close: bool = False) -> RawServer:
+    """A server that answers each connection's first request with ``payload``, then idles.
+
+    It keeps its end open afterwards (only the answer itself says whether it is over),
+    unless ``close`` ends a close-delimited answer.
+    """
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(payload)
+        await writer.drain()
+        if close:
+            writer.close()
+        await reader.read()
+
+    server = RawServer(handler)
+    return server
+
+
 async def fetch(pool: WirePool, url: str, path: str = "/") -> bytes:
     """One GET read to its end, its connection given back to the pool."""
     response = await call(pool, url, path)
@@ -212,27 +231,14 @@ async def test_two_calls_to_a_keep_alive_server_share_one_connection(pool: WireP
 
 
 async def test_an_answer_with_connection_close_is_not_reused(pool: WirePool) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(answer(b"bye", "Connection: close"))
-        await writer.drain()
-        # the server keeps its end open: only the header says the connection is done
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(answer(b"bye", "Connection: close")) as server:
         assert await fetch(pool, server.url) == b"bye"
         assert await fetch(pool, server.url) == b"bye"
     assert server.connections == 2
 
 
 async def test_an_http_1_0_answer_without_keep_alive_is_not_reused(pool: WirePool) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok") as server:
         assert await fetch(pool, server.url) == b"ok"
         assert await fetch(pool, server.url) == b"ok"
     assert server.connections == 2
@@ -372,14 +378,9 @@ async def test_a_body_arrives_whole_whatever_its_framing_and_the_split(
 
 
 async def test_an_error_status_and_its_content_type_reach_the_caller(pool: WirePool) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        body = b'{"detail":"nope"}'
-        writer.write(answer(body, "Content-Type: application/json", status="403 Forbidden"))
-        await writer.drain()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    body = b'{"detail":"nope"}'
+    forbidden = answer(body, "Content-Type: application/json", status="403 Forbidden")
+    async with canned(forbidden) as server:
         response = await call(pool, server.url)
         assert (response.status, response.content_type) == (403, "application/json")
         assert await response.read_all() == b'{"detail":"nope"}'
@@ -403,15 +404,7 @@ async def test_a_compressed_body_is_decoded(
     head, coded = _framed(framing, compress(text))
     head = head.replace(b"\r\n\r\n", f"\r\nContent-Encoding: {encoding}\r\n\r\n".encode())
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(head + coded)
-        await writer.drain()
-        if framing == "connection-close":
-            writer.close()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(head + coded, close=framing == "connection-close") as server:
         response = await call(pool, server.url)
         assert await response.read_all(1 << 20) == text
         pool.release(response)
@@ -422,13 +415,7 @@ async def test_a_corrupt_compressed_body_is_a_connection_error(pool: WirePool) -
     coded = _gzip(pattern(50_000))
     coded = coded[:20] + bytes(b ^ 0xFF for b in coded[20:200]) + coded[200:]
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(answer(coded, "Content-Encoding: gzip"))
-        await writer.drain()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(answer(coded, "Content-Encoding: gzip")) as server:
         response = await call(pool, server.url)
         with pytest.raises(UpstreamConnectionError, match="corrupt"):
             await response.read_all()
@@ -439,13 +426,7 @@ async def test_a_compressed_body_cut_short_is_a_connection_error(pool: WirePool)
     text = pattern(50_000)
     cut = _gzip(text)[:-100]  # framed correctly, but the gzip stream inside it is incomplete
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(answer(cut, "Content-Encoding: gzip"))
-        await writer.drain()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(answer(cut, "Content-Encoding: gzip")) as server:
         response = await call(pool, server.url)
         with pytest.raises(UpstreamConnectionError):
             await response.read_all()
@@ -493,13 +474,7 @@ async def test_a_reset_connection_is_an_error_even_for_a_body_read_to_eof(
 
 
 async def test_a_malformed_answer_is_a_connection_error(pool: WirePool) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
-    async with RawServer(handler) as server:
+    async with canned(b"SSH-2.0-OpenSSH_9.6\r\n\r\n") as server:
         with pytest.raises(UpstreamConnectionError, match="malformed"):
             await call(pool, server.url)
 
