@@ -74,3 +74,28 @@ def test_a_stream_read_to_the_end_is_recorded_and_frees_the_account(
     assert text.rstrip().endswith("data: [DONE]")
     assert _in_flight(gateway) == 0
     assert _stored_nodes(gateway) == 1
+
+
+def test_an_open_stream_holds_its_account_slot_while_the_upstream_generates(
+    emulator: Any, tmp_path: Path
+) -> None:
+    # What `accounts list` and the admin routes show matches what the pool enforces. The slot
+    # is given back once the upstream's reply is complete and recorded, which is just before
+    # the client gets the tail (finish chunk, usage, [DONE]): a client still reading then
+    # sees its account free, rightly so, as the upstream is done with it.
+    settings = gateway_settings(emulator.url, emulator.token, tmp_path, account_max_concurrent=1)
+    emulator.set_knobs(event_delay=0.3, answer_length=12, delta_max=2)
+    with (
+        running_gateway(settings) as gateway,
+        httpx.Client(base_url=gateway.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=_STREAM_BODY) as response,
+    ):
+        chunks = response.iter_bytes()
+        seen = b""
+        while b'"content":"' not in seen.split(b'"role":"assistant"', 1)[-1]:
+            seen += next(chunks)
+        # the first text is in; five more events are ~1.5 s away
+        assert _in_flight(gateway) == 1
+        seen += b"".join(chunks)
+        assert seen.rstrip().endswith(b"data: [DONE]")
+        assert _wait_until(lambda: _in_flight(gateway) == 0)
