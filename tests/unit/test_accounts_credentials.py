@@ -110,6 +110,29 @@ def test_an_account_needs_a_token_or_a_way_to_sign_in() -> None:
     assert Credentials(name="a", token="", email="a@b.c", password="p").can_sign_in
 
 
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "socks5://user:proxysecret@10.0.0.1:1080",
+        "https://user:proxysecret@10.0.0.1:3128",
+        "10.0.0.1:3128",
+        "http://user:proxysecret@10.0.0.1:notaport",
+    ],
+)
+def test_a_proxy_the_upstream_wire_cannot_use_is_refused_without_echoing_it(proxy: str) -> None:
+    with pytest.raises(CredentialsError, match="http://host:port") as refused:
+        Credentials(name="a", token="t", proxy=proxy)
+    assert "proxysecret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("field", ["token", "cookies"])
+def test_a_token_or_cookie_with_a_line_break_is_refused_without_echoing_it(field: str) -> None:
+    values = {"token": "t", field: "secretpart\r\nX-Injected: 1"}
+    with pytest.raises(CredentialsError, match="line break") as refused:
+        Credentials(name="a", **values)
+    assert "secretpart" not in str(refused.value)
+
+
 # -- redaction ------------------------------------------------------------------------------
 
 

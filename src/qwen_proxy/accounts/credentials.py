@@ -48,6 +48,15 @@ class Credentials:
             raise CredentialsError(
                 f"account {self.name!r} needs a token, or an email and password to sign in"
             )
+        for field_name in ("token", "cookies"):
+            value = getattr(self, field_name)
+            if value and ("\r" in value or "\n" in value):  # it goes into a request header
+                raise CredentialsError(f"account {self.name!r}: its {field_name} has a line break")
+        if self.proxy is not None and not _is_http_proxy(self.proxy):
+            raise CredentialsError(
+                f"account {self.name!r}: the proxy must be an http://host:port URL "
+                "(https and socks proxies are not supported)"
+            )
 
     @property
     def can_sign_in(self) -> bool:
@@ -65,6 +74,15 @@ class Credentials:
 
     def __str__(self) -> str:
         return self.name
+
+
+def _is_http_proxy(proxy: str) -> bool:
+    parts = urlsplit(proxy)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        return False
+    return parts.scheme == "http" and bool(parts.hostname)
 
 
 def mask_email(email: str | None) -> str | None:
