@@ -172,8 +172,8 @@ class Exchange:
         length: int | None = None
         chunked = False
         close = not self.keep_alive
-        headers = message.get("headers", ())
-        for name, value in (*self._conn.default_headers(), *headers):
+        app_said_connection = False
+        for name, value in (*self._conn.default_headers(), *message.get("headers", ())):
             if _BAD_NAME.search(name) or _BAD_VALUE.search(value):
                 raise RuntimeError("invalid response header")
             lowered = name.lower()
@@ -181,9 +181,9 @@ class Exchange:
                 length = int(value)
             elif lowered == b"transfer-encoding":
                 chunked = value.lower() == b"chunked"
-            elif lowered == b"connection" and b"close" in value.lower():
-                close = True
-                self.keep_alive = False
+            elif lowered == b"connection":
+                app_said_connection = True
+                close = close or b"close" in value.lower()
             parts += (name, b": ", value, b"\r\n")
         bodiless = self._head or status in (204, 304) or 100 <= status < 200
         if bodiless:
@@ -200,7 +200,7 @@ class Exchange:
         self._chunked = chunked
         if close:
             self.keep_alive = False
-            if not any(n.lower() == b"connection" for n, _ in headers):
+            if not app_said_connection:
                 parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)

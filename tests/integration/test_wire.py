@@ -295,7 +295,7 @@ async def test_a_kept_connection_dropped_as_the_request_arrives_is_retried_once_
         endpoint = parse_endpoint(server.url)
         for body in (b'{"n":1}', b'{"n":2}'):
             head = request_head(endpoint, "POST", "/api/v2/chats/new", {}, len(body))
-            response = await pool.request(endpoint, head, body)
+            response = await pool.request(endpoint, head + body)
             assert await response.read_all() == b"fresh"
             pool.release(response)
     assert server.connections == 2

@@ -73,7 +73,7 @@ async def complete(
     del opened
     # The pump runs in this task, and only the disconnect watch gets a task of its own: a
     # task and an asyncio.wait less per open stream (memory and scheduling on the hot path).
-    # uvicorn's send ignores a gone client, so the watch is what stops the upstream read.
+    # the server's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))

@@ -50,17 +50,13 @@ class WirePool:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    async def request(
-        self, endpoint: Endpoint, head: bytes, body: bytes | None = None
-    ) -> WireResponse:
-        """Send one request (``head`` and ``body``, or the whole message as ``head``) and
-        return once its response's headers are in.
+    async def request(self, endpoint: Endpoint, message: bytes) -> WireResponse:
+        """Send one request (head and body in one ``message``) and return once its response's
+        headers are in.
 
         A kept-alive connection the server closed meanwhile is replaced once, transparently:
         it answered nothing, so the request was not taken.
         """
-        message = head + body if body else head
-        del head, body  # the caller's buffers are not held while the upstream thinks
         while True:
             response = self._take_idle(endpoint)
             reused = response is not None
@@ -68,8 +64,6 @@ class WirePool:
                 response = await self._connect(endpoint)
             try:
                 response.send(message)
-                if not reused:
-                    message = b""  # only a reused connection may need it sent again
                 await response.headers()
             except UpstreamConnectionError:
                 response.abort()
