@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node
+from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node, check_bounds
 
 
 class MemoryStore:
@@ -20,8 +20,7 @@ class MemoryStore:
         max_nodes: int = DEFAULT_MAX_NODES,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if ttl < 0 or max_nodes < 1:
-            raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+        check_bounds(ttl, max_nodes)
         self.ttl = ttl
         self.max_nodes = max_nodes
         self._clock = clock

@@ -38,6 +38,7 @@ from qwen_proxy.conversations.store import (
     DEFAULT_TTL,
     ConversationStore,
     Node,
+    check_bounds,
 )
 from qwen_proxy.errors import ServiceUnavailable
 
@@ -151,8 +152,7 @@ class RedisStore:
         socket_timeout: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if ttl < 0 or max_nodes < 1:
-            raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+        check_bounds(ttl, max_nodes)
         self.ttl = ttl
         self.max_nodes = max_nodes
         self.prefix = prefix

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node
+from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node, check_bounds
 
 _T = TypeVar("_T")
 
@@ -85,8 +85,7 @@ class SqliteStore:
         threaded: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if ttl < 0 or max_nodes < 1:
-            raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+        check_bounds(ttl, max_nodes)
         self.path = Path(path)
         self.ttl = ttl
         self.max_nodes = max_nodes

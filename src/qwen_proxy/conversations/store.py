@@ -22,6 +22,12 @@ DEFAULT_TTL = 30 * 24 * 3600.0
 DEFAULT_MAX_NODES = 1_000_000
 
 
+def check_bounds(ttl: float, max_nodes: int) -> None:
+    """Refuse bounds no store can keep (every backend's constructor calls this)."""
+    if ttl < 0 or max_nodes < 1:
+        raise ValueError("ttl must be >= 0 and max_nodes >= 1")
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """Where the conversation ``m0 .. mk`` (ending in an assistant reply) continues upstream."""
