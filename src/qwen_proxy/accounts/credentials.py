@@ -22,7 +22,8 @@ import orjson
 log = logging.getLogger("qwen_proxy.accounts")
 
 ACCOUNTS_FILE = "accounts.json"
-_FIELDS = ("name", "token", "cookies", "email", "password", "proxy")
+#: the fields of an account entry (accounts.json, the admin routes)
+CREDENTIAL_FIELDS = ("name", "token", "cookies", "email", "password", "proxy")
 _REDACTED = "<redacted>"
 
 
@@ -177,25 +178,30 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _to_entry(account: Credentials) -> dict[str, str]:
-    return {key: value for key in _FIELDS if (value := getattr(account, key)) is not None}
+    return {key: value for key in CREDENTIAL_FIELDS if (value := getattr(account, key)) is not None}
 
 
 def _from_entry(entry: Any, path: Path, index: int) -> Credentials:
     if not isinstance(entry, dict):
         raise CredentialsError(f"{path}: account #{index + 1} is not an object")
     values: dict[str, str | None] = {}
-    for key in _FIELDS:
+    for key in CREDENTIAL_FIELDS:
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             raise CredentialsError(f"{path}: account #{index + 1}: {key} must be a string")
         values[key] = value or None
+    return credentials_from_fields(values)
+
+
+def credentials_from_fields(values: dict[str, str | None]) -> Credentials:
+    """``Credentials`` from string fields already checked to be strings (empty = absent)."""
     return Credentials(
-        name=values["name"] or "",
-        token=values["token"] or "",
-        cookies=values["cookies"],
-        email=values["email"],
-        password=values["password"],
-        proxy=values["proxy"],
+        name=values.get("name") or "",
+        token=values.get("token") or "",
+        cookies=values.get("cookies") or None,
+        email=values.get("email") or None,
+        password=values.get("password") or None,
+        proxy=values.get("proxy") or None,
     )
 
 

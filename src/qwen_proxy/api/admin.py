@@ -14,12 +14,12 @@ import orjson
 
 from qwen_proxy.accounts import AccountStatus, Credentials, CredentialsError, import_cookies
 from qwen_proxy.accounts.check import check_account
+from qwen_proxy.accounts.credentials import CREDENTIAL_FIELDS, credentials_from_fields
 from qwen_proxy.api.responses import Send, send_json
 from qwen_proxy.errors import InvalidRequest, MethodNotAllowed, NotFound
 from qwen_proxy.gateway import Gateway
 
 PREFIX = "/admin/accounts"
-_FIELDS = ("name", "token", "cookies", "email", "password", "proxy")
 
 
 async def handle_admin(gateway: Gateway, method: str, path: str, body: bytes, send: Send) -> None:
@@ -76,24 +76,17 @@ def _find(gateway: Gateway, name: str) -> Credentials:
 
 async def _add(gateway: Gateway, body: bytes, send: Send) -> None:
     data = _json_object(body)
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(CREDENTIAL_FIELDS))
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
     values: dict[str, str | None] = {}
-    for key in _FIELDS:
+    for key in CREDENTIAL_FIELDS:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise InvalidRequest(f"'{key}' must be a string.", param=key)
         values[key] = value or None
     try:
-        credentials = Credentials(
-            name=values["name"] or "",
-            token=values["token"] or "",
-            cookies=values["cookies"],
-            email=values["email"],
-            password=values["password"],
-            proxy=values["proxy"],
-        )
+        credentials = credentials_from_fields(values)
     except CredentialsError as error:
         raise InvalidRequest(str(error), param="name") from None
     known = any(a.name == credentials.name for a in gateway.pool.accounts())
