@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 # the helper modules sit in tests/; make them importable however pytest was invoked
 _TESTS = str(Path(__file__).resolve().parent.parent)
@@ -33,3 +34,11 @@ def private_redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the suite's Redis, for looking at keys directly."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

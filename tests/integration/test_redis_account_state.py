@@ -47,13 +47,6 @@ StoreFactory = Callable[..., RedisStateStore]
 
 
 @pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def prefix(raw: aioredis.Redis) -> AsyncIterator[str]:
     """This test's own key prefix; its keys are deleted afterwards."""
     value = f"qwen-proxy-test:{uuid.uuid4().hex}:"

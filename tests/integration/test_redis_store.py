@@ -59,13 +59,6 @@ StoreFactory = Callable[..., RedisStore]
 
 
 @pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def make_store(redis_url: str, raw: aioredis.Redis) -> AsyncIterator[StoreFactory]:
     """Stores sharing this test's own random prefix; its keys are deleted afterwards."""
     prefix = f"qwen-proxy-test:{uuid.uuid4().hex}:"
