@@ -12,13 +12,25 @@ import httpx
 import openai
 
 from gateway_support import MODEL, gateway_settings, running_gateway
-from qwen_proxy.accounts import Credentials, save_accounts
+from qwen_proxy.accounts import AccountPool, Credentials, ManualClock, save_accounts
 from qwen_proxy.emulator.config import Account, EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.server import BackgroundGateway
 
 ADMIN_KEY = "admin-key-for-tests"
 PASSWORDS = {"a": "pw-alpha-s3cret", "b": "pw-bravo-s3cret", "c": "pw-charlie-s3cret"}
+
+
+def pool_on(
+    clock: ManualClock, accounts: Iterable[Credentials] | str, **options: Any
+) -> AccountPool:
+    """An ``AccountPool`` run by ``clock``; a string names one account per letter (its token
+    ``token-<letter>``)."""
+    if isinstance(accounts, str):
+        accounts = [Credentials(name=name, token=f"token-{name}") for name in accounts]
+    return AccountPool(
+        accounts, clock=clock.monotonic, wall_clock=clock.wall, sleep=clock.sleep, **options
+    )
 
 
 def email(name: str) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from accounts_support import pool_on
 from qwen_proxy.accounts import (
     AccountPool,
     CooldownPolicy,
-    Credentials,
     InMemoryStateStore,
     ManualClock,
     NoAccountAvailable,
@@ -31,15 +31,7 @@ POLICY = CooldownPolicy(
 def make_pool(
     clock: ManualClock, names: str = "a", store: InMemoryStateStore | None = None
 ) -> AccountPool:
-    accounts = [Credentials(name=name, token=f"token-{name}") for name in names]
-    return AccountPool(
-        accounts,
-        clock=clock.monotonic,
-        wall_clock=clock.wall,
-        sleep=clock.sleep,
-        policy=POLICY,
-        store=store,
-    )
+    return pool_on(clock, names, policy=POLICY, store=store)
 
 
 async def report(pool: AccountPool, outcome: Outcome, model: str = MODEL) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from accounts_support import pool_on
 from qwen_proxy.accounts import (
     AccountPool,
     Credentials,
@@ -64,14 +65,7 @@ class FakeSignIn:
 def make_pool(
     clock: ManualClock, accounts: Sequence[Credentials], renew: FakeSignIn | None, **options: object
 ) -> AccountPool:
-    return AccountPool(
-        accounts,
-        renew=renew,
-        clock=clock.monotonic,
-        wall_clock=clock.wall,
-        sleep=clock.sleep,
-        **options,  # type: ignore[arg-type]
-    )
+    return pool_on(clock, accounts, renew=renew, **options)
 
 
 async def test_rejected_token_is_renewed_by_sign_in_and_saved() -> None:
@@ -210,14 +204,7 @@ async def test_no_secret_reaches_logs_errors_reprs_or_status_in_a_faulty_run(
         proxy="http://bob:proxy-pass-77@10.1.1.1:8080",
     )
     second = Credentials(name="b", token=make_jwt(WALL_START + 5 * 24 * HOUR, "b"))
-    pool = AccountPool(
-        [first, second],
-        renew=flaky_sign_in,
-        clock=clock.monotonic,
-        wall_clock=clock.wall,
-        sleep=clock.sleep,
-        renew_min_interval=60,
-    )
+    pool = pool_on(clock, [first, second], renew=flaky_sign_in, renew_min_interval=60)
     outputs: list[str] = [repr(first), str(first), repr(pool.accounts())]
 
     await (await pool.acquire(MODEL)).release(Outcome.auth())  # a: sign-in fails

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from accounts_support import pool_on
 from qwen_proxy.accounts import (
     AccountPool,
     Credentials,
@@ -19,14 +20,7 @@ MODEL = "qwen3-max"
 
 
 def make_pool(clock: ManualClock, names: str = "abc", **options: object) -> AccountPool:
-    accounts = [Credentials(name=name, token=f"token-{name}") for name in names]
-    return AccountPool(
-        accounts,
-        clock=clock.monotonic,
-        wall_clock=clock.wall,
-        sleep=clock.sleep,
-        **options,  # type: ignore[arg-type]
-    )
+    return pool_on(clock, names, **options)
 
 
 async def test_new_chats_spread_over_idle_accounts_in_order() -> None:
