@@ -115,7 +115,7 @@ class Services:
             "QWEN_PROXY_ACCOUNT_MAX_CONCURRENT": "100000",
         }
         self.gateway = subprocess.Popen(
-            pinned(GATEWAY_CORE, [PYTHON, "-m", "qwen_proxy.cli", "serve"]),
+            pinned(GATEWAY_CORE, [PYTHON, "-m", "qwen_proxy", "serve"]),
             env=env,
             stdout=log_file(self.workdir / "gateway.log"),
             stderr=subprocess.STDOUT,

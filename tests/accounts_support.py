@@ -15,7 +15,7 @@ from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.accounts import AccountPool, Credentials, ManualClock, save_accounts
 from qwen_proxy.emulator.config import Account, EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
-from qwen_proxy.server import BackgroundGateway
+from qwen_proxy.server.run import BackgroundGateway
 
 ADMIN_KEY = "admin-key-for-tests"
 PASSWORDS = {"a": "pw-alpha-s3cret", "b": "pw-bravo-s3cret", "c": "pw-charlie-s3cret"}

@@ -28,7 +28,7 @@ def emulator() -> Iterator[EmulatorHandle]:
 # The gateway on a free port against the test's emulator, and official openai clients for it.
 
 from gateway_support import gateway_settings, running_gateway  # noqa: E402
-from qwen_proxy.server import BackgroundGateway  # noqa: E402
+from qwen_proxy.server.run import BackgroundGateway  # noqa: E402
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_proxy.config import Settings
-from qwen_proxy.server import BackgroundGateway
+from qwen_proxy.server.run import BackgroundGateway
 
 MODEL = "qwen3.7-plus"
 

@@ -11,9 +11,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from qwen_proxy.qwen.headers import DEFAULT_BX_V, DEFAULT_USER_AGENT, DEFAULT_WEB_VERSION
-
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+#: what the upstream's web app sends today; all three change over time, so each is a setting
+DEFAULT_WEB_VERSION = "0.2.68"
+DEFAULT_BX_V = "2.5.36"
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
+)
 
 
 class SettingsError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-import qwen_proxy.gateway
+import qwen_proxy.service.gateway
 from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.accounts import load_accounts
 from qwen_proxy.emulator.config import Account, EmulatorConfig
@@ -29,7 +29,7 @@ def accounts(
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
     return subprocess.run(
-        [sys.executable, "-m", "qwen_proxy.cli", "accounts", *args],
+        [sys.executable, "-m", "qwen_proxy", "accounts", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -98,7 +98,7 @@ def test_check_reports_valid_expired_and_captcha(emulator2: EmulatorHandle, tmp_
 def test_import_cookies_returns_a_quarantined_account_to_a_running_gateway(
     emulator2: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qwen_proxy.gateway, "ACCOUNTS_POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(qwen_proxy.service.gateway, "ACCOUNTS_POLL_INTERVAL", 0.05)
     token = emulator2.account("a@example.com").token
     accounts(tmp_path, "add", "--name", "a", "--token", "-", stdin=token)
     fault = emulator2.set_fault("waf_json", account="a@example.com")

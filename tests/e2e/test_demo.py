@@ -23,7 +23,7 @@ def free_port() -> int:
 def demo_output() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qwen_proxy.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "qwen_proxy", "demo", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -75,7 +75,7 @@ def test_printed_python_snippet_streams_a_reply(demo_output: str) -> None:
 
 def test_self_test_prints_a_streamed_reply() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "qwen_proxy.cli", "demo", "--self-test"],
+        [sys.executable, "-m", "qwen_proxy", "demo", "--self-test"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,7 +17,7 @@ from gateway_support import MODEL, gateway_settings, running_gateway
 def sessions(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QWEN_PROXY_DATA_DIR": str(data_dir), "QWEN_PROXY_STORE": "sqlite"}
     return subprocess.run(
-        [sys.executable, "-m", "qwen_proxy.cli", "sessions", *args],
+        [sys.executable, "-m", "qwen_proxy", "sessions", *args],
         capture_output=True,
         text=True,
         timeout=30,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import qwen_proxy.gateway
+import qwen_proxy.service.gateway
 from accounts_support import (
     ADMIN_KEY,
     admin,
@@ -22,7 +22,7 @@ from accounts_support import (
 )
 from qwen_proxy.accounts import Credentials, load_accounts, save_accounts
 from qwen_proxy.emulator.testing import EmulatorHandle
-from qwen_proxy.server import BackgroundGateway
+from qwen_proxy.server.run import BackgroundGateway
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def gateway2(
     emulator3: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BackgroundGateway]:
     """A gateway over accounts a and b, re-reading accounts.json every 50 ms."""
-    monkeypatch.setattr(qwen_proxy.gateway, "ACCOUNTS_POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(qwen_proxy.service.gateway, "ACCOUNTS_POLL_INTERVAL", 0.05)
     write_accounts(tmp_path, emulator3, "ab")
     with pooled_gateway(emulator3, tmp_path) as gateway:
         yield gateway

@@ -95,7 +95,7 @@ def test_ignored_sampling_params_are_listed_in_a_header(gateway: Any) -> None:
 
 def test_serve_refuses_public_bind_without_keys(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "qwen_proxy.cli", "serve", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "qwen_proxy", "serve", "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,

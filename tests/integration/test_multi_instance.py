@@ -1,7 +1,7 @@
 """Several gateways behave as one: real `qwen-proxy serve` processes sharing one Redis (or, on
 one host, one SQLite file between workers) in front of one emulator.
 
-Each process is started the way an operator starts it (``python -m qwen_proxy.cli serve``
+Each process is started the way an operator starts it (``python -m qwen_proxy.cli.main serve``
 with ``QWEN_PROXY_*`` variables) and is ready when uvicorn logs that its start-up completed.
 """
 
@@ -38,7 +38,7 @@ class GatewayProcess:
         self.port = free_port()
         self.workers = workers
         self.log: list[str] = []
-        command = [sys.executable, "-m", "qwen_proxy.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "qwen_proxy", "serve", "--port", str(self.port)]
         if workers > 1:
             command += ["--workers", str(workers)]
         self.process = subprocess.Popen(

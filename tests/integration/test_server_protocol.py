@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 import uvloop
 
-from qwen_proxy.server_protocol import HIGH_WATER, GatewayHttpProtocol
+from qwen_proxy.server.protocol import HIGH_WATER, GatewayHttpProtocol
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

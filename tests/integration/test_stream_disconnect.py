@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from gateway_support import gateway_settings, running_gateway
-from qwen_proxy.server import BackgroundGateway
+from qwen_proxy.server.run import BackgroundGateway
 
 _STREAM_BODY = {
     "model": "qwen3.7-plus",

@@ -30,12 +30,12 @@ from proxy_support import HttpProxy, ProxiedRequest, running_proxy
 from qwen_proxy.accounts import Credentials, save_accounts
 from qwen_proxy.config import Settings
 from qwen_proxy.emulator.testing import EmulatorHandle
-from qwen_proxy.qwen import wire
 from qwen_proxy.qwen.client import QwenClient
-from qwen_proxy.qwen.connection import HIGH_WATER, WireResponse
-from qwen_proxy.qwen.endpoint import parse_endpoint, request_head
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
-from qwen_proxy.qwen.wire import WirePool
+from qwen_proxy.qwen.transport import wire
+from qwen_proxy.qwen.transport.connection import HIGH_WATER, WireResponse
+from qwen_proxy.qwen.transport.endpoint import parse_endpoint, request_head
+from qwen_proxy.qwen.transport.wire import WirePool
 from tcp_support import TcpServer
 
 #: the idle timeout the timing tests use; the pool sweeps every IDLE / 4

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qwen_proxy.qwen.http1 import ProtocolError, ResponseParser
+from qwen_proxy.qwen.transport.http1 import ProtocolError, ResponseParser
 
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"

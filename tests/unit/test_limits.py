@@ -7,13 +7,6 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qwen_proxy.limits import (
-    ReplyLimiter,
-    StopScanner,
-    TokenBudget,
-    estimate_tokens,
-    limiter_for,
-)
 from qwen_proxy.qwen.events import (
     AnswerDelta,
     Created,
@@ -23,6 +16,13 @@ from qwen_proxy.qwen.events import (
     SearchResult,
     SearchResults,
     Usage,
+)
+from qwen_proxy.service.limits import (
+    ReplyLimiter,
+    StopScanner,
+    TokenBudget,
+    estimate_tokens,
+    limiter_for,
 )
 
 

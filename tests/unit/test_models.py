@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_proxy.errors import ModelNotFound
-from qwen_proxy.models import openai_model_entries, parse_upstream_models, resolve_model
+from qwen_proxy.service.models import openai_model_entries, parse_upstream_models, resolve_model
 
 RAW = [
     {
@@ -76,7 +76,7 @@ def test_list_has_variants_only_where_capable() -> None:
 async def test_expired_list_is_served_while_one_background_fetch_refreshes_it() -> None:
     import asyncio
 
-    from qwen_proxy.models import ModelCatalog
+    from qwen_proxy.service.models import ModelCatalog
 
     now = [0.0]
     calls: list[int] = []
@@ -104,7 +104,7 @@ async def test_expired_list_is_served_while_one_background_fetch_refreshes_it() 
 
 
 async def test_failed_refresh_keeps_the_old_list() -> None:
-    from qwen_proxy.models import ModelCatalog
+    from qwen_proxy.service.models import ModelCatalog
 
     now = [0.0]
     fail = [False]

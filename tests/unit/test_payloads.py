@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from qwen_proxy.qwen.headers import (
-    DEFAULT_BX_V,
-    DEFAULT_USER_AGENT,
-    DEFAULT_WEB_VERSION,
-    browser_headers,
-)
+from qwen_proxy.config import DEFAULT_BX_V, DEFAULT_USER_AGENT, DEFAULT_WEB_VERSION
+from qwen_proxy.qwen.headers import browser_headers
 from qwen_proxy.qwen.payloads import completion_body, completion_url, new_chat_body
 
 

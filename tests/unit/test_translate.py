@@ -6,6 +6,12 @@ import json
 import re
 from typing import Any
 
+from qwen_proxy.api.openai.chunks import (
+    ChunkEncoder,
+    CompletionAccumulator,
+    new_completion_id,
+    openai_usage,
+)
 from qwen_proxy.errors import RateLimited
 from qwen_proxy.qwen.events import (
     AnswerDelta,
@@ -14,12 +20,6 @@ from qwen_proxy.qwen.events import (
     SearchResult,
     SearchResults,
     Usage,
-)
-from qwen_proxy.translate import (
-    ChunkEncoder,
-    CompletionAccumulator,
-    new_completion_id,
-    openai_usage,
 )
 
 USAGE = Usage(input_tokens=1061, output_tokens=40, reasoning_tokens=31, cached_tokens=5)

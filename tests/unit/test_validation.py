@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_proxy.api.validation import parse_chat_request
+from qwen_proxy.api.openai.validation import parse_chat_request
 from qwen_proxy.errors import (
     GatewayError,
     InvalidRequest,

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from qwen_proxy.qwen.endpoint import Endpoint, parse_endpoint, request_head
+from qwen_proxy.qwen.transport.endpoint import Endpoint, parse_endpoint, request_head
 
 # -- parse_endpoint -----------------------------------------------------------------------------
 

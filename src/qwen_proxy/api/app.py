@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable
 
 from qwen_proxy.api.admin import handle_admin
-from qwen_proxy.api.chat import complete
+from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
     Message,
@@ -22,6 +22,7 @@ from qwen_proxy.api.responses import (
     send_internal_error,
     send_json,
 )
+from qwen_proxy.config import Settings
 from qwen_proxy.conversations.canonical import tenant_id
 from qwen_proxy.errors import (
     AuthenticationFailed,
@@ -31,7 +32,7 @@ from qwen_proxy.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from qwen_proxy.gateway import Gateway
+from qwen_proxy.service.gateway import Gateway
 
 log = logging.getLogger("qwen_proxy.api")
 
@@ -41,8 +42,13 @@ LOCAL_TENANT = "local"
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 
 
+def create_app(settings: Settings) -> App:
+    """Wire the gateway's parts for ``settings``; uvicorn's lifespan starts and stops them."""
+    return App(Gateway(settings))
+
+
 class App:
-    """The gateway's ASGI callable. Build it with ``create_app`` (qwen_proxy.app)."""
+    """The gateway's ASGI callable. Build it with ``create_app``."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway

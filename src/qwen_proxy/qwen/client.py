@@ -18,14 +18,14 @@ import orjson
 
 from qwen_proxy.config import Settings
 from qwen_proxy.qwen.classify import classify_answer, is_success_json
-from qwen_proxy.qwen.connection import WireResponse
-from qwen_proxy.qwen.endpoint import Endpoint, parse_endpoint, request_head
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamMalformed, UpstreamTimeout
 from qwen_proxy.qwen.events import Event
 from qwen_proxy.qwen.headers import browser_headers
 from qwen_proxy.qwen.payloads import completion_url, new_chat_body
 from qwen_proxy.qwen.stream import QwenStreamParser
-from qwen_proxy.qwen.wire import WirePool
+from qwen_proxy.qwen.transport.connection import WireResponse
+from qwen_proxy.qwen.transport.endpoint import Endpoint, parse_endpoint, request_head
+from qwen_proxy.qwen.transport.wire import WirePool
 
 JSON_ACCEPT = "application/json, text/plain, */*"
 #: the largest JSON answer read (the model list is the biggest, well under this)

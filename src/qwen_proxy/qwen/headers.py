@@ -8,12 +8,6 @@ from __future__ import annotations
 
 import re
 
-DEFAULT_WEB_VERSION = "0.2.68"
-DEFAULT_BX_V = "2.5.36"
-DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
-)
 ORIGIN = "https://chat.qwen.ai"
 
 _CHROME_RE = re.compile(r"Chrome/(\d+)")

@@ -11,10 +11,10 @@ from typing import Any
 
 import uvicorn
 
-from qwen_proxy.api.app import App
-from qwen_proxy.app import create_app
+from qwen_proxy.api.app import App, create_app
 from qwen_proxy.config import Settings
-from qwen_proxy.server_protocol import GatewayHttpProtocol
+from qwen_proxy.logs import configure_logging
+from qwen_proxy.server.protocol import GatewayHttpProtocol
 
 log = logging.getLogger("qwen_proxy")
 
@@ -58,15 +58,13 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
     }
     if workers > 1:
         return uvicorn.Config(
-            "qwen_proxy.server:app_from_env", factory=True, workers=workers, **common
+            "qwen_proxy.server.run:app_from_env", factory=True, workers=workers, **common
         )
     return uvicorn.Config(create_app(settings), **common)
 
 
 def serve(settings: Settings, *, workers: int = 1) -> int:
     """Run the gateway until interrupted."""
-    from qwen_proxy.cli import configure_logging
-
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if workers > 1:

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from qwen_proxy.server_exchange import Exchange, send_500, status_line
+from qwen_proxy.server.exchange import Exchange, send_500, status_line
 
 log = logging.getLogger("uvicorn.error")
 

@@ -29,7 +29,6 @@ from qwen_proxy.conversations.resolver import History, find_continuation, hash_h
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.errors import GatewayError, InvalidRequest
 from qwen_proxy.messages import ChatMessage, ChatRequest
-from qwen_proxy.models import ModelCatalog, ResolvedModel
 from qwen_proxy.qwen.client import QwenClient, UpstreamStream
 from qwen_proxy.qwen.errors import (
     ChatInProgress,
@@ -47,8 +46,9 @@ from qwen_proxy.qwen.events import (
     Usage,
 )
 from qwen_proxy.qwen.payloads import completion_body
+from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 
-log = logging.getLogger("qwen_proxy.completions")
+log = logging.getLogger("qwen_proxy.service.completion")
 
 #: waits before retrying a chat that is busy upstream, then the request forks into a new chat
 BUSY_CHAT_WAITS = (0.25, 0.5, 1.0)

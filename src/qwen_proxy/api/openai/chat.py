@@ -13,6 +13,8 @@ import logging
 import time
 from typing import Any, Literal
 
+from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
+from qwen_proxy.api.openai.validation import parse_chat_request
 from qwen_proxy.api.requests import drop_headers, header, read_body
 from qwen_proxy.api.responses import (
     Receive,
@@ -22,14 +24,12 @@ from qwen_proxy.api.responses import (
     send_internal_error,
     send_json,
 )
-from qwen_proxy.api.validation import parse_chat_request
-from qwen_proxy.completions import CompletionService, Reply
 from qwen_proxy.errors import GatewayError
-from qwen_proxy.limits import ReplyLimiter, limiter_for
 from qwen_proxy.messages import ChatRequest
 from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
-from qwen_proxy.translate import ChunkEncoder, CompletionAccumulator, new_completion_id
+from qwen_proxy.service.completion import CompletionService, Reply
+from qwen_proxy.service.limits import ReplyLimiter, limiter_for
 
 log = logging.getLogger("qwen_proxy.api")
 

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qwen_proxy.server_protocol import GatewayHttpProtocol
+    from qwen_proxy.server.protocol import GatewayHttpProtocol
 
 _STATUS_LINES = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode())

@@ -16,7 +16,7 @@ from typing import Any
 
 from qwen_proxy.errors import ModelNotFound
 
-log = logging.getLogger("qwen_proxy.models")
+log = logging.getLogger("qwen_proxy.service.models")
 
 SUFFIXES = ("-thinking", "-fast", "-search")
 

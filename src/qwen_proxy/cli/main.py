@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -90,12 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the offline chat.qwen.ai emulator")
     emulator_cli.add_arguments(emulator)
 
-    from qwen_proxy.accounts import cli as accounts_cli
+    from qwen_proxy.cli import accounts as accounts_cli
 
     accounts = commands.add_parser("accounts", help="manage the Qwen accounts the gateway uses")
     accounts_cli.add_arguments(accounts)
 
-    from qwen_proxy.conversations import cli as sessions_cli
+    from qwen_proxy.cli import sessions as sessions_cli
 
     sessions = commands.add_parser("sessions", help="list, show or purge stored conversations")
     sessions_cli.add_arguments(sessions)
@@ -111,11 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         if args.command == "serve":
-            from qwen_proxy.server import serve
+            from qwen_proxy.server.run import serve
 
             return serve(settings_from_args(args), workers=args.workers)
         if args.command == "demo":
-            from qwen_proxy.demo import run_demo
+            from qwen_proxy.cli.demo import run_demo
 
             return run_demo(port=args.port, self_test=args.self_test)
         if args.command == "emulator":
@@ -123,11 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return emulator_cli.run(args)
         if args.command == "accounts":
-            from qwen_proxy.accounts import cli as accounts_cli
+            from qwen_proxy.cli import accounts as accounts_cli
 
             return accounts_cli.run(args)
         if args.command == "sessions":
-            from qwen_proxy.conversations import cli as sessions_cli
+            from qwen_proxy.cli import sessions as sessions_cli
 
             return sessions_cli.run(args)
     except SettingsError as error:
@@ -137,17 +135,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
-
-
-def configure_logging(level: str) -> None:
-    """Plain, single-line logs on stderr."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())

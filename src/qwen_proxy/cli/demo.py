@@ -38,7 +38,7 @@ Try it (the emulator answers deterministically, e.g. it remembers "my name is ..
 
 def run_demo(*, port: int, self_test: bool) -> int:
     """Serve until Ctrl-C, or (self_test) send one streamed request and exit."""
-    from qwen_proxy.server import BackgroundGateway, serve
+    from qwen_proxy.server.run import BackgroundGateway, serve
 
     data_dir = Path(tempfile.mkdtemp(prefix="qwen-proxy-demo-"))
     with running_emulator(EmulatorConfig.default()) as emulator:

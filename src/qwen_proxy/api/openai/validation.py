@@ -32,7 +32,7 @@ from qwen_proxy.api.fields import (
     required_str,
     type_error,
 )
-from qwen_proxy.api.message_validation import parse_messages, parse_tool_choice, parse_tools
+from qwen_proxy.api.openai.message_validation import parse_messages, parse_tool_choice, parse_tools
 from qwen_proxy.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from qwen_proxy.messages import ChatRequest
 

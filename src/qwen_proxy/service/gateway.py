@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
-from qwen_proxy.completions import CompletionService, outcome_for
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.errors import ServiceUnavailable
-from qwen_proxy.models import ModelCatalog
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
+from qwen_proxy.service.completion import CompletionService, outcome_for
+from qwen_proxy.service.models import ModelCatalog
 
 if TYPE_CHECKING:
     from qwen_proxy.accounts.redis_state import RedisStateStore

@@ -13,9 +13,9 @@ import socket
 import ssl
 from typing import Any
 
-from qwen_proxy.qwen.connection import WireResponse
-from qwen_proxy.qwen.endpoint import Endpoint
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
+from qwen_proxy.qwen.transport.connection import WireResponse
+from qwen_proxy.qwen.transport.endpoint import Endpoint
 
 #: idle connections kept per endpoint, and for how long
 MAX_IDLE = 32

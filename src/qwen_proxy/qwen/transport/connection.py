@@ -13,9 +13,9 @@ import asyncio
 import zlib
 from typing import cast
 
-from qwen_proxy.qwen.endpoint import Endpoint
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
-from qwen_proxy.qwen.http1 import ProtocolError, ResponseParser
+from qwen_proxy.qwen.transport.endpoint import Endpoint
+from qwen_proxy.qwen.transport.http1 import ProtocolError, ResponseParser
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024

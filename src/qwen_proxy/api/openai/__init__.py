@@ -1,0 +1,1 @@
+"""The OpenAI chat completions face: validation into the internal request, events into chunks."""

@@ -1,0 +1,1 @@
+"""The ``qwen-proxy`` command and its subcommands: thin, they parse, call and print."""
