@@ -1,14 +1,38 @@
-"""Shared fixtures. Each block is owned by the engineer named in its heading."""
+"""Shared fixtures: an emulator, a gateway in front of it, official clients, a Redis.
+
+Every test module says what kind of test it is (``pytestmark = pytest.mark.unit``,
+``integration`` or ``e2e``); collection fails for one that does not.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
 import pytest
+import redis.asyncio as aioredis
 
+from gateway_support import gateway_settings, running_gateway
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
+from qwen_proxy.server.run import BackgroundGateway
+from redis_support import RedisServer, running_redis, unavailable
+
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test whose module does not say its kind: the markers select suites."""
+    unmarked = sorted(
+        {str(item.path) for item in items if not any(item.get_closest_marker(k) for k in KINDS)}
+    )
+    if unmarked:
+        raise pytest.UsageError(
+            "test modules without a kind marker (pytestmark = pytest.mark.unit, integration "
+            "or e2e): " + ", ".join(unmarked)
+        )
+
 
 # --- emulator (owner: emulator) -------------------------------------------------------------
 # A fresh offline Qwen service per test on a free port (start-up measured at ~5 ms).
@@ -26,9 +50,6 @@ def emulator() -> Iterator[EmulatorHandle]:
 
 # --- gateway (owner: gateway) ---------------------------------------------------------------
 # The gateway on a free port against the test's emulator, and official openai clients for it.
-
-from gateway_support import gateway_settings, running_gateway  # noqa: E402
-from qwen_proxy.server.run import BackgroundGateway  # noqa: E402
 
 
 @pytest.fixture
@@ -61,3 +82,32 @@ def aclient(gateway: BackgroundGateway) -> openai.AsyncOpenAI:
 
 
 # --- end gateway ----------------------------------------------------------------------------
+
+
+# --- redis ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL (shared 127.0.0.1:6379 or a private server); skips, or fails under CI."""
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which the test may stop and restart."""
+    if shutil.which("redis-server") is None:
+        unavailable("Redis not available: no redis-server binary to start and stop")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client of the suite's Redis, for looking at keys directly."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -8,6 +8,8 @@ import pytest
 from gateway_support import MODEL
 from qwen_proxy.emulator.model import UNICODE_ANSWER, long_text
 
+pytestmark = pytest.mark.e2e
+
 
 def test_non_streamed_reply_is_a_chat_completion(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(

@@ -15,6 +15,8 @@ from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.emulator.model import long_text
 from qwen_proxy.emulator.testing import EmulatorHandle
 
+pytestmark = pytest.mark.e2e
+
 USER = "echo: The answer is forty-two."
 ANSWER = "The answer is forty-two."
 

@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from qwen_proxy.emulator.cli import add_arguments, config_from_args
+
+pytestmark = pytest.mark.e2e
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from emulator_client import Qwen
+import pytest
 
+from emulator_client import Qwen
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
+
+pytestmark = pytest.mark.integration
 
 
 def test_continuing_from_response_id_keeps_context_and_a_new_root_does_not(qwen: Qwen) -> None:

@@ -5,10 +5,12 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_client import Qwen
 
+from emulator_client import Qwen
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
+
+pytestmark = pytest.mark.integration
 
 
 def chat_turn(qwen: Qwen, text: str = "hi") -> Any:

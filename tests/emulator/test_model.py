@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
 from qwen_proxy.emulator.model import UNICODE_ANSWER, Turn, answer, facts, long_text, thinking
+
+pytestmark = pytest.mark.unit
 
 
 def user(text: str) -> Turn:

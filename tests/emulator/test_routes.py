@@ -4,9 +4,12 @@ import hashlib
 import time
 
 import httpx
-from emulator_client import Qwen
+import pytest
 
+from emulator_client import Qwen
 from qwen_proxy.emulator.testing import EmulatorHandle
+
+pytestmark = pytest.mark.integration
 
 
 def test_models_are_served_on_both_paths_in_the_fixture_shape(qwen: Qwen) -> None:

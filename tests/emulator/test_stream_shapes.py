@@ -5,12 +5,15 @@ import json
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from qwen_proxy.emulator.faults import Fault
 from qwen_proxy.emulator.stream import MALFORMED_LINE, Reply, apply_faults, build
 from qwen_proxy.emulator.wire import cut, cuts_inside_characters
+
+pytestmark = pytest.mark.integration
 
 REPLY = Reply("c1", "u1", "r1", "Paris is the capital of France.", 1790000000, 1052)
 

@@ -11,6 +11,8 @@ from qwen_proxy.emulator.faults import (
 )
 from qwen_proxy.emulator.tokens import TokenRejected, mint_token, read_token
 
+pytestmark = pytest.mark.integration
+
 
 def test_a_minted_token_reads_back_its_claims() -> None:
     token = mint_token("k", "u1", 100, 2_000_000_000)

@@ -1,0 +1,67 @@
+"""Settings from QWEN_PROXY_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwen_proxy.config import Settings, SettingsError
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_listen_on_loopback_with_sqlite() -> None:
+    settings = Settings.from_env({})
+    assert settings.host == "127.0.0.1"
+    assert settings.store == "sqlite"
+    assert settings.upstream_url == "https://chat.qwen.ai"
+
+
+def test_variables_are_read_and_converted() -> None:
+    settings = Settings.from_env(
+        {
+            "QWEN_PROXY_PORT": "9001",
+            "QWEN_PROXY_API_KEYS": "a, b,,c",
+            "QWEN_PROXY_DATA_DIR": "/tmp/qp",
+            "QWEN_PROXY_IDLE_TIMEOUT": "7.5",
+        }
+    )
+    assert settings.port == 9001
+    assert settings.api_keys == ("a", "b", "c")
+    assert settings.data_dir == Path("/tmp/qp")
+    assert settings.idle_timeout == 7.5
+
+
+def test_flags_override_variables() -> None:
+    settings = Settings.from_env({"QWEN_PROXY_PORT": "9001"}, port=9002)
+    assert settings.port == 9002
+
+
+def test_public_bind_without_keys_is_refused_with_reason() -> None:
+    with pytest.raises(SettingsError, match="QWEN_PROXY_API_KEYS"):
+        Settings.from_env({"QWEN_PROXY_HOST": "0.0.0.0"})
+    assert Settings.from_env({"QWEN_PROXY_HOST": "0.0.0.0", "QWEN_PROXY_API_KEYS": "k"})
+
+
+def test_bad_number_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="QWEN_PROXY_PORT"):
+        Settings.from_env({"QWEN_PROXY_PORT": "eighty"})
+
+
+def test_unknown_store_is_refused() -> None:
+    with pytest.raises(SettingsError, match="QWEN_PROXY_STORE"):
+        Settings.from_env({"QWEN_PROXY_STORE": "mongodb://x"})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = Settings.from_env({"QWEN_PROXY_TOKEN": "eyJsecret", "QWEN_PROXY_API_KEYS": "k1"})
+    assert "eyJsecret" not in repr(settings)
+    assert "k1" not in repr(settings)
+
+
+def test_to_env_round_trips_every_setting() -> None:
+    settings = Settings.from_env(
+        {"QWEN_PROXY_API_KEYS": "a,b", "QWEN_PROXY_PORT": "9009", "QWEN_PROXY_TOKEN": "t"}
+    )
+    assert Settings.from_env(settings.to_env()) == settings

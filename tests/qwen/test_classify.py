@@ -1,0 +1,199 @@
+"""Classification of upstream answers that are not a stream (protocol notes §4, §7.7, §7.8)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from qwen_proxy.errors import GatewayError, GatewayTimeout
+from qwen_proxy.qwen import errors as qe
+from qwen_proxy.qwen.classify import classify_answer, classify_error_object, is_success_json
+
+pytestmark = pytest.mark.unit
+
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+
+WAF_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>安全验证</title>
+<script src="//g.alicdn.com/AWSC/AWSC/awsc.js"></script></head>
+<body><div id="nc_1_n1z" class="aliyun_waf_aa">请完成验证 / Please complete the security
+verification (captcha)</div>
+<script>var punish_url="/punish?x5secdata=xxx";</script></body></html>""".encode()
+
+
+def app_error(code: str, details: str, **extra: object) -> bytes:
+    return orjson.dumps(
+        {
+            "success": False,
+            "request_id": "0e1f",
+            "data": {"code": code, "details": details, **extra},
+        }
+    )
+
+
+def test_daily_limit_is_rate_limited_with_the_hours_qwen_gave() -> None:
+    body = app_error("RateLimited", "You've reached the upper limit for today's usage.", num=6)
+    err = classify_answer(200, JSON, body)
+    assert isinstance(err, qe.UpstreamRateLimited)
+    assert (err.status, err.type, err.code) == (429, "rate_limit_error", "upstream_rate_limited")
+    assert err.retry_after == 6 * 3600
+    assert err.account_fault == "rate_limit"
+    assert "6 hour" in err.message
+
+
+def test_rate_limit_without_hours_has_no_retry_after() -> None:
+    err = classify_answer(200, JSON, app_error("RateLimited", "upper limit"))
+    assert isinstance(err, qe.UpstreamRateLimited)
+    assert err.retry_after is None
+
+
+def test_busy_chat_is_a_conflict() -> None:
+    err = classify_answer(200, JSON, app_error("CHAT_IN_PROGRESS", "The chat is in progress!"))
+    assert isinstance(err, qe.ChatInProgress)
+    assert err.status == 409
+    assert err.code == "chat_in_progress"
+
+
+def test_unknown_parent_is_parent_not_found() -> None:
+    details = "Invalid input chat parent_id 11111111-2222-4333-8444-555555555555 is not exist."
+    err = classify_answer(200, JSON, app_error("Bad_Request", details))
+    assert isinstance(err, qe.ParentNotFound)
+    assert (err.status, err.code) == (502, "upstream_parent_not_found")
+
+
+def test_generic_internal_error_is_a_retryable_bad_request() -> None:
+    err = classify_answer(200, JSON, app_error("Bad_Request", "Internal error"))
+    assert isinstance(err, qe.UpstreamBadRequest)
+    assert err.retryable
+    assert (err.status, err.code) == (502, "upstream_bad_request")
+
+
+def test_other_bad_request_is_not_retryable() -> None:
+    err = classify_answer(200, JSON, app_error("Bad_Request", "stream must be true"))
+    assert isinstance(err, qe.UpstreamBadRequest)
+    assert not err.retryable
+    assert "stream must be true" in err.message
+
+
+def test_expired_token_detail_on_401_is_auth_failure() -> None:
+    body = b'{"detail":"Your session has expired or the token is invalid. Please sign in again."}'
+    err = classify_answer(401, JSON, body)
+    assert isinstance(err, qe.UpstreamAuthFailed)
+    assert (err.status, err.code) == (503, "upstream_auth_failed")
+    assert err.account_fault == "auth"
+
+
+def test_unauthorized_code_on_200_is_auth_failure() -> None:
+    err = classify_answer(200, JSON, app_error("Unauthorized", "Token has expired"))
+    assert isinstance(err, qe.UpstreamAuthFailed)
+
+
+def test_waf_json_captcha_keeps_the_verification_url() -> None:
+    url = "https://chat.qwen.ai/punish?x5secdata=abc"
+    body = orjson.dumps(
+        {
+            "ret": ["FAIL_SYS_USER_VALIDATE", "Please complete the verification"],
+            "data": {"url": url},
+        }
+    )
+    err = classify_answer(200, JSON, body)
+    assert isinstance(err, qe.UpstreamCaptcha)
+    assert err.verify_url == url
+    assert url not in err.message
+    assert (err.status, err.code) == (503, "upstream_captcha")
+
+
+def test_waf_json_crowded_is_overloaded_with_a_short_wait() -> None:
+    body = b'{"ret":["RGV587_ERROR::SM::the system is crowded, try again later"],"data":{}}'
+    err = classify_answer(200, JSON, body)
+    assert isinstance(err, qe.UpstreamOverloaded)
+    assert err.retry_after == 30
+    assert err.retryable
+
+
+@pytest.mark.parametrize("status", [200, 403, 405])
+def test_waf_html_page_is_a_captcha(status: int) -> None:
+    err = classify_answer(status, HTML, WAF_PAGE)
+    assert isinstance(err, qe.UpstreamCaptcha)
+    assert err.account_fault == "captcha"
+
+
+def test_waf_page_served_with_a_wrong_content_type_is_still_a_captcha() -> None:
+    assert isinstance(classify_answer(200, "text/plain", WAF_PAGE), qe.UpstreamCaptcha)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_retryable(status: int) -> None:
+    err = classify_answer(status, "text/plain", b"Bad Gateway")
+    assert isinstance(err, qe.UpstreamServerError)
+    assert err.retryable
+    assert str(status) in err.message
+
+
+def test_unknown_json_is_malformed() -> None:
+    err = classify_answer(200, JSON, b'{"hello": "world"}')
+    assert isinstance(err, qe.UpstreamMalformed)
+    assert (err.status, err.code) == (502, "upstream_malformed")
+
+
+def test_empty_body_is_malformed() -> None:
+    assert isinstance(classify_answer(200, JSON, b""), qe.UpstreamMalformed)
+
+
+def test_json_reply_quoting_waf_words_is_not_mistaken_for_a_captcha() -> None:
+    body = b'{"success": true, "data": {"text": "no punishment, no captcha"}}'
+    assert isinstance(classify_answer(200, JSON, body), qe.UpstreamMalformed)
+
+
+def test_content_filter_envelope_is_an_invalid_request_for_the_client() -> None:
+    obj = {"error": {"code": "data_inspection_failed", "details": "Output data may contain..."}}
+    err = classify_error_object(obj)
+    assert isinstance(err, qe.ContentFiltered)
+    assert (err.status, err.type, err.code) == (400, "invalid_request_error", "content_filter")
+
+
+def test_quota_envelope_is_quota_exceeded_and_retryable_elsewhere() -> None:
+    obj = {
+        "success": False,
+        "data": {"code": "internal_error", "details": "Allocated quota exceeded, please increase"},
+    }
+    err = classify_error_object(obj)
+    assert isinstance(err, qe.QuotaExceeded)
+    assert (err.status, err.code) == (429, "upstream_quota_exceeded")
+    assert err.retryable
+
+
+def test_plain_internal_error_envelope_is_a_server_error() -> None:
+    err = classify_error_object({"error": {"code": "internal_error", "message": "boom"}})
+    assert isinstance(err, qe.UpstreamServerError)
+
+
+def test_unknown_model_is_model_not_found() -> None:
+    err = classify_answer(200, JSON, app_error("Not_Found", "Model not found: qwen-nope"))
+    assert isinstance(err, qe.UpstreamModelNotFound)
+    assert (err.status, err.code) == (404, "model_not_found")
+
+
+def test_upstream_text_never_leaks_a_token_into_the_message() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6IjEyMzQ1Njc4OTAifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+    err = classify_answer(200, JSON, app_error("Bad_Request", f"bad header token={jwt}"))
+    assert jwt not in err.message
+    assert "eyJ" not in err.message
+
+
+def test_every_upstream_error_is_a_gateway_error_and_an_upstream_error() -> None:
+    timeout = qe.UpstreamTimeout()
+    assert isinstance(timeout, GatewayTimeout)
+    assert isinstance(timeout, qe.UpstreamError)
+    assert (timeout.status, timeout.code) == (504, "upstream_timeout")
+    for cls in qe.UpstreamError.__subclasses__():
+        err = cls()
+        assert isinstance(err, GatewayError)
+        assert err.message
+        assert err.to_dict()["code"] == cls.code
+
+
+def test_success_json_is_recognised() -> None:
+    assert is_success_json(b'{"success":true,"request_id":"1","data":{"id":"chat"}}')
+    assert not is_success_json(app_error("RateLimited", "x"))
+    assert not is_success_json(b"<html></html>")

@@ -1,0 +1,342 @@
+"""The Qwen stream parser against the protocol notes' fixture streams (§7) and edge cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qwen_proxy.qwen.errors import (
+    ContentFiltered,
+    EmptyReply,
+    QuotaExceeded,
+    StreamCut,
+    UpstreamRateLimited,
+)
+from qwen_proxy.qwen.events import (
+    AnswerDelta,
+    Created,
+    Event,
+    Finished,
+    ReasoningDelta,
+    SearchResult,
+    SearchResults,
+    StreamFailed,
+    Usage,
+)
+from qwen_proxy.qwen.stream import QwenStreamParser
+
+pytestmark = pytest.mark.unit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PLAIN = (FIXTURES / "plain_answer.sse").read_bytes()
+SUMMARY = (FIXTURES / "thinking_summary.sse").read_bytes()
+THINK = (FIXTURES / "think_phase.sse").read_bytes()
+SEARCH = (FIXTURES / "web_search.sse").read_bytes()
+FILTERED = (FIXTURES / "content_filter_mid_stream.sse").read_bytes()
+
+
+def parse(data: bytes, cuts: list[int] | None = None) -> tuple[QwenStreamParser, list[Event]]:
+    parser = QwenStreamParser()
+    events: list[Event] = []
+    start = 0
+    for cut in sorted(set(cuts or [])):
+        events += parser.feed(data[start:cut])
+        start = cut
+    events += parser.feed(data[start:])
+    events += parser.close()
+    return parser, events
+
+
+def answer(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, AnswerDelta))
+
+
+def reasoning(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+
+
+def comparable(events: list[Event]) -> list[object]:
+    """Events with errors replaced by (class, message): exceptions do not compare by value."""
+    return [(type(e.error), e.error.message) if isinstance(e, StreamFailed) else e for e in events]
+
+
+def line(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def delta(
+    content: str, phase: str | None = "answer", status: str = "typing", **extra: Any
+) -> bytes:
+    body: dict[str, Any] = {"role": "assistant", "content": content, "status": status, **extra}
+    if phase is not None:
+        body["phase"] = phase
+    return line({"choices": [{"delta": body}]})
+
+
+FINISHED = delta("", status="finished")
+
+
+def summary(*thoughts: str) -> bytes:
+    extra = {"summary_thought": {"content": list(thoughts)}}
+    return delta("", phase="thinking_summary", extra=extra)
+
+
+def test_plain_answer_gives_text_ids_usage_and_finish() -> None:
+    parser, events = parse(PLAIN)
+    assert answer(events) == "Paris is the capital of France."
+    assert events[0] == Created(
+        chat_id="7d1f0c2a-5b8e-4e3a-9c61-2f4b8a0e1d11",
+        parent_id="a3c9e2f0-1b47-4d2e-8f5a-6c0b9d3e7a22",
+        response_id="e8b4d6a1-3f2c-4b9e-a7d0-1c5e9f2b8a33",
+    )
+    assert events[-1] == Finished()
+    assert parser.finished
+    assert parser.usage == Usage(input_tokens=1052, output_tokens=7)
+    assert parser.response_id == "e8b4d6a1-3f2c-4b9e-a7d0-1c5e9f2b8a33"
+    assert parser.answer_chars == len("Paris is the capital of France.")
+    assert parser.malformed_lines == 0
+    assert parser.eof_error() is None
+
+
+def test_empty_content_deltas_produce_no_events() -> None:
+    _, events = parse(PLAIN)
+    assert [type(e) for e in events] == [Created, AnswerDelta, AnswerDelta, AnswerDelta, Finished]
+
+
+@pytest.mark.parametrize("data", [PLAIN, SUMMARY, THINK, SEARCH, FILTERED])
+def test_byte_by_byte_feeding_gives_the_same_events_as_one_feed(data: bytes) -> None:
+    _, whole = parse(data)
+    _, split = parse(data, list(range(len(data))))
+    assert comparable(split) == comparable(whole)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([PLAIN, SUMMARY, THINK, SEARCH, FILTERED]),
+    st.lists(st.integers(min_value=0, max_value=2200), max_size=20),
+)
+def test_random_splits_give_the_same_texts_and_usage(data: bytes, cuts: list[int]) -> None:
+    whole_parser, whole = parse(data)
+    parser, events = parse(data, [c for c in cuts if c <= len(data)])
+    assert answer(events) == answer(whole)
+    assert reasoning(events) == reasoning(whole)
+    assert parser.usage == whole_parser.usage
+    assert parser.finished == whole_parser.finished
+
+
+def test_thinking_summary_arrives_as_two_increments_and_does_not_end_the_stream() -> None:
+    parser, events = parse(SUMMARY)
+    increments = [e.text for e in events if isinstance(e, ReasoningDelta)]
+    assert increments == [
+        "The user asks for 17 times 3.",
+        "\n\n17 times 3 is 51, so the answer is 51.",
+    ]
+    assert answer(events) == "17 × 3 = 51."
+    assert parser.finished
+    assert parser.usage == Usage(input_tokens=1061, output_tokens=40, reasoning_tokens=31)
+
+
+def test_think_phase_is_streamed_as_reasoning() -> None:
+    parser, events = parse(THINK)
+    assert reasoning(events) == "Red plus blue gives purple."
+    assert answer(events) == "Purple."
+    assert parser.usage == Usage(input_tokens=40, output_tokens=8)
+
+
+def test_web_search_results_come_before_the_answer() -> None:
+    _, events = parse(SEARCH)
+    assert events[1] == SearchResults(
+        (
+            SearchResult(
+                url="https://example.org/tides",
+                title="Tide tables",
+                snippet="High tide at 06:12.",
+                hostname="example.org",
+                date="2026-11-20",
+            ),
+        )
+    )
+    assert answer(events) == "High tide is at 06:12 [1]."
+
+
+def test_repeated_search_results_are_reported_once() -> None:
+    info = [{"url": "https://a.example", "title": "A"}]
+    event = delta("", phase="web_search", name="web_search", extra={"web_search_info": info})
+    _, events = parse(event + event)
+    assert [type(e) for e in events] == [SearchResults]
+
+
+def test_content_filter_mid_stream_keeps_partial_text_then_fails() -> None:
+    parser, events = parse(FILTERED + delta("more text"))
+    assert answer(events) == "Here is the first"
+    assert isinstance(events[-1], StreamFailed)
+    assert isinstance(events[-1].error, ContentFiltered)
+    assert not parser.finished
+    assert isinstance(parser.eof_error(), ContentFiltered)
+
+
+def test_quota_envelope_mid_stream_fails_with_quota_exceeded() -> None:
+    quota = {
+        "success": False,
+        "request_id": "9d0e1f2a",
+        "data": {
+            "code": "internal_error",
+            "details": "Allocated quota exceeded, please increase your quota limit.",
+        },
+    }
+    _, events = parse(delta("Partial") + line(quota) + delta(" ignored"))
+    assert answer(events) == "Partial"
+    assert isinstance(events[-1], StreamFailed)
+    assert isinstance(events[-1].error, QuotaExceeded)
+
+
+def test_nested_data_error_envelope_fails_the_stream() -> None:
+    envelope = {"data": {"error": {"code": "RateLimited", "details": "upper limit", "num": 2}}}
+    _, events = parse(line(envelope))
+    assert isinstance(events[-1], StreamFailed)
+    assert isinstance(events[-1].error, UpstreamRateLimited)
+    assert events[-1].error.retry_after == 7200
+
+
+def test_error_status_on_a_delta_fails_the_stream() -> None:
+    _, events = parse(delta("Something went wrong", status="error") + FINISHED)
+    assert len(events) == 1
+    assert isinstance(events[0], StreamFailed)
+
+
+def test_truncated_stream_is_not_finished_and_reports_a_cut() -> None:
+    lines = PLAIN.split(b"\n\n")
+    parser, events = parse(b"\n\n".join(lines[:3]) + b"\n\n")
+    assert answer(events) == "Paris is the capital"
+    assert not parser.finished
+    assert isinstance(parser.eof_error(), StreamCut)
+
+
+def test_stream_without_content_reports_an_empty_reply() -> None:
+    first_line = PLAIN.split(b"\n\n")[0] + b"\n\n"
+    parser, _ = parse(first_line)
+    assert isinstance(parser.eof_error(), EmptyReply)
+
+
+def test_bytes_after_the_answer_finished_are_ignored() -> None:
+    parser, events = parse(PLAIN + delta("late text") + b"data: {not json\n\n")
+    assert answer(events) == "Paris is the capital of France."
+    assert parser.malformed_lines == 0
+    assert parser.feed(delta("later still")) == []
+
+
+def test_finished_thinking_phase_does_not_end_the_stream() -> None:
+    _, events = parse(delta("", phase="thinking_summary", status="finished") + delta("Answer"))
+    assert answer(events) == "Answer"
+
+
+def test_malformed_line_is_skipped_and_counted() -> None:
+    parser, events = parse(delta("Hello") + b"data: {not json\n\n" + delta(" world") + FINISHED)
+    assert answer(events) == "Hello world"
+    assert parser.malformed_lines == 1
+    assert parser.finished
+
+
+def test_tolerated_done_marker_is_ignored_without_counting() -> None:
+    parser, events = parse(delta("Hi") + FINISHED + b"data: [DONE]\n\n")
+    parser2, _ = parse(delta("Hi") + b"data: [DONE]\n\n")
+    assert answer(events) == "Hi"
+    assert parser.malformed_lines == 0
+    assert parser2.malformed_lines == 0
+
+
+def test_delta_without_phase_counts_as_answer() -> None:
+    parser, events = parse(delta("No phase", phase=None) + delta("", phase=None, status="finished"))
+    assert answer(events) == "No phase"
+    assert parser.finished
+
+
+def test_objects_without_choices_are_skipped() -> None:
+    info = line({"response.info": {"x": 1}})
+    _, events = parse(info + delta("Hi") + FINISHED)
+    assert [type(e) for e in events] == [AnswerDelta, Finished]
+
+
+def test_multibyte_character_split_across_feeds_is_decoded_whole() -> None:
+    data = delta("17 × 3 = 51 😀")
+    cut = data.index("😀".encode()) + 2
+    parser = QwenStreamParser()
+    assert parser.feed(data[:cut]) == []
+    assert parser.feed(data[cut:]) == [AnswerDelta("17 × 3 = 51 😀")]
+
+
+def test_summary_whose_last_item_grows_in_place_never_repeats_text() -> None:
+    data = (
+        summary("First thought")
+        + summary("First thought, longer")
+        + summary("First thought, longer", "Second")
+        + summary("First thought, longer", "Second one")
+        + summary("First thought, longer", "Second one")
+    )
+    _, events = parse(data)
+    increments = [e.text for e in events if isinstance(e, ReasoningDelta)]
+    assert increments == ["First thought", ", longer", "\n\nSecond", " one"]
+    assert reasoning(events) == "First thought, longer\n\nSecond one"
+
+
+def test_rewritten_summary_only_adds_genuinely_new_text() -> None:
+    data = summary("Alpha", "Beta") + summary("Alpha!", "Beta", "Gamma")
+    _, events = parse(data)
+    assert reasoning(events) == "Alpha\n\nBeta\n\nGamma"
+
+
+def test_cumulative_answer_deltas_are_reduced_to_their_new_suffix() -> None:
+    data = (
+        delta("Paris")
+        + delta("Paris is the capital")
+        + delta("Paris is the capital of France.")
+        + delta("Paris is the capital of France.")
+        + FINISHED
+    )
+    parser, events = parse(data)
+    assert answer(events) == "Paris is the capital of France."
+    assert parser.cumulative
+    assert [e.text for e in events if isinstance(e, AnswerDelta)] == [
+        "Paris",
+        " is the capital",
+        " of France.",
+    ]
+
+
+def test_repeated_short_tokens_are_not_mistaken_for_cumulative_content() -> None:
+    _, events = parse(delta("ha") + delta("haha") + delta("ha") + FINISHED)
+    assert answer(events) == "hahahaha"
+
+
+def test_usage_fills_missing_reasoning_and_cached_from_earlier_snapshots() -> None:
+    first = line(
+        {
+            "choices": [{"delta": {"content": "a", "phase": "answer"}}],
+            "usage": {
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cached_tokens": 3,
+                "output_tokens_details": {"reasoning_tokens": 2},
+            },
+        }
+    )
+    second = line(
+        {
+            "choices": [{"delta": {"content": "b", "phase": "answer"}}],
+            "usage": {"input_tokens": 10, "output_tokens": 9},
+        }
+    )
+    parser, _ = parse(first + second)
+    assert parser.usage == Usage(
+        input_tokens=10, output_tokens=9, reasoning_tokens=2, cached_tokens=3
+    )
+
+
+def test_no_usage_seen_means_usage_is_none() -> None:
+    parser, _ = parse(delta("x") + FINISHED)
+    assert parser.usage is None

@@ -1,0 +1,245 @@
+"""One test per row of the README's error table: each upstream fault, as the client sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gateway_support import MODEL
+from qwen_proxy.emulator.model import UNICODE_ANSWER
+
+pytestmark = pytest.mark.integration
+
+CHAT = "/v1/chat/completions"
+
+
+def post(gateway: Any, content: str = "echo: hello there", **extra: Any) -> httpx.Response:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": content}], **extra}
+    return httpx.post(gateway.url + CHAT, json=body, timeout=30)
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    payload = response.json()
+    assert set(payload) == {"error"}
+    error: dict[str, Any] = payload["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+@pytest.mark.parametrize(
+    ("fault", "params", "status", "type_", "code"),
+    [
+        ("waf_html", {}, 503, "upstream_error", "upstream_captcha"),
+        ("waf_json", {}, 503, "upstream_error", "upstream_captcha"),
+        ("capacity", {}, 503, "upstream_error", "upstream_overloaded"),
+        ("expired_token", {}, 503, "upstream_error", "upstream_auth_failed"),
+        ("expired_token", {"form": "unauthorized"}, 503, "upstream_error", "upstream_auth_failed"),
+        ("rate_limited", {"num": 6}, 429, "rate_limit_error", "upstream_rate_limited"),
+        ("http_5xx", {"status": 500}, 502, "upstream_error", "upstream_server_error"),
+        ("reset", {}, 502, "upstream_error", "upstream_connection_error"),
+        ("empty_stream", {}, 502, "upstream_error", "upstream_empty_reply"),
+        ("bad_request_internal", {}, 502, "upstream_error", "upstream_bad_request"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_fault_before_the_stream_is_an_openai_error(
+    emulator: Any,
+    gateway: Any,
+    fault: str,
+    params: dict[str, Any],
+    status: int,
+    type_: str,
+    code: str,
+    stream: bool,
+) -> None:
+    emulator.set_fault(fault, **params)
+    response = post(gateway, stream=stream)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = error_of(response)
+    assert (error["type"], error["code"]) == (type_, code)
+    assert emulator.token not in response.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "params", "reason"),
+    [
+        ("waf_html", {}, "captcha"),
+        ("expired_token", {}, "token"),
+        ("rate_limited", {"num": 2}, "rate-limited"),
+    ],
+)
+def test_account_out_of_service_then_503_saying_why(
+    emulator: Any, gateway: Any, fault: str, params: dict[str, Any], reason: str
+) -> None:
+    emulator.set_fault(fault, times=1, **params)
+    post(gateway)
+    response = post(gateway)
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "no_account_available"
+    assert reason in error["message"]
+
+
+def test_rate_limit_tells_how_long_and_not_to_retry_soon(emulator: Any, gateway: Any) -> None:
+    emulator.set_fault("rate_limited", num=6)
+    response = post(gateway)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == str(6 * 3600)
+    assert response.headers["x-should-retry"] == "false"
+
+
+def test_capacity_error_says_when_to_retry(emulator: Any, gateway: Any) -> None:
+    emulator.set_fault("capacity")
+    response = post(gateway)
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "params"),
+    [
+        ("http_5xx", {"status": 502}),
+        ("reset", {}),
+        ("bad_request_internal", {}),
+        ("empty_stream", {}),
+        ("cut_after", {"n": 1}),
+    ],
+)
+def test_one_transient_failure_is_retried_transparently(
+    emulator: Any, gateway: Any, fault: str, params: dict[str, Any]
+) -> None:
+    emulator.set_fault(fault, times=1, **params)
+    response = post(gateway, content="echo: survived")
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "survived"
+
+
+@pytest.mark.slow
+def test_stall_before_first_byte_is_a_504(emulator: Any, slow_gateway: Any) -> None:
+    emulator.set_fault("stall", seconds=3)
+    response = post(slow_gateway)
+    assert response.status_code == 504
+    assert error_of(response)["code"] == "upstream_timeout"
+
+
+@pytest.mark.parametrize(
+    ("fault", "params"),
+    [("trickle", {"delay": 0.01}), ("malformed_line", {"at": 2}), ("cumulative", {})],
+)
+def test_stream_oddities_still_give_the_exact_answer(
+    emulator: Any, client: openai.OpenAI, fault: str, params: dict[str, Any]
+) -> None:
+    emulator.set_fault(fault, **params)
+    stream = client.chat.completions.create(
+        model=MODEL, stream=True, messages=[{"role": "user", "content": "unicode"}]
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == UNICODE_ANSWER
+
+
+def test_stream_cut_midway_ends_with_an_error_event(emulator: Any, client: openai.OpenAI) -> None:
+    emulator.set_fault("cut_after", n=4)
+    stream = client.chat.completions.create(
+        model=MODEL, stream=True, messages=[{"role": "user", "content": "long answer 400"}]
+    )
+    received: list[Any] = []
+    with pytest.raises(openai.APIError) as caught:
+        received.extend(stream)
+    assert received, "content before the cut reaches the client"
+    assert "finished" in str(caught.value.message) or "closed" in str(caught.value.message)
+
+
+def test_stream_cut_midway_non_streamed_is_502(emulator: Any, gateway: Any) -> None:
+    emulator.set_fault("cut_after", n=4)
+    response = post(gateway, content="long answer 400")
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "upstream_stream_cut"
+
+
+def test_quota_error_midstream_arrives_as_error_event(emulator: Any, client: openai.OpenAI) -> None:
+    emulator.set_fault("error_midstream", after=40, code="internal_error", envelope="success")
+    emulator.set_fault("trickle", delay=0.002)
+    stream = client.chat.completions.create(
+        model=MODEL, stream=True, messages=[{"role": "user", "content": "long answer 3000"}]
+    )
+    with pytest.raises(openai.APIError):
+        list(stream)
+
+
+def test_content_filter_midstream_keeps_partial_answer(
+    emulator: Any, client: openai.OpenAI
+) -> None:
+    emulator.set_fault("error_midstream", after=2, code="data_inspection_failed")
+    emulator.set_fault("trickle", delay=0.002)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, stream=True, messages=[{"role": "user", "content": "long answer 300"}]
+        )
+    )
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_no_token_in_any_error(emulator: Any, gateway: Any) -> None:
+    for fault in ("expired_token", "waf_html", "waf_json", "rate_limited", "http_5xx"):
+        emulator.clear_faults()
+        emulator.set_fault(fault)
+        assert emulator.token not in post(gateway).text
+
+
+def test_content_filter_early_non_streamed_keeps_partial_answer(
+    emulator: Any, gateway: Any
+) -> None:
+    emulator.set_fault("error_midstream", after=1, code="data_inspection_failed")
+    response = post(gateway, content="long answer 300")
+    assert response.status_code == 200, response.text
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "content_filter"
+    assert choice["message"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error_code"),
+    [
+        ("data_inspection_failed", 400, "content_filter"),
+        ("internal_error", 429, "upstream_quota_exceeded"),
+    ],
+)
+def test_error_envelope_before_any_text_is_an_http_error(
+    emulator: Any, gateway: Any, code: str, status: int, error_code: str
+) -> None:
+    emulator.set_fault("error_midstream", after=0, code=code)
+    response = post(gateway)
+    assert response.status_code == status, response.text
+    assert error_of(response)["code"] == error_code
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("waf_json", "upstream_captcha"),
+        ("waf_html", "upstream_captcha"),
+        ("expired_token", "upstream_auth_failed"),
+        ("rate_limited", "upstream_rate_limited"),
+    ],
+)
+def test_fault_when_creating_the_chat_is_classified_too(
+    emulator: Any, gateway: Any, fault: str, code: str
+) -> None:
+    emulator.set_fault(fault, route="new_chat")
+    response = post(gateway)
+    assert error_of(response)["code"] == code
+
+
+def test_after_the_gateway_retried_it_tells_clients_not_to_retry(
+    emulator: Any, gateway: Any
+) -> None:
+    emulator.set_fault("http_5xx", status=503)
+    response = post(gateway)
+    assert response.status_code == 502
+    assert response.headers["x-should-retry"] == "false"
+    # the gateway itself tried 1 + QWEN_PROXY_RETRIES (2) times
+    assert len([r for r in emulator.requests("/api/v2/chats/new") if r.method == "POST"]) == 3
