@@ -1,15 +1,18 @@
-"""Settings: every ``QWEN_PROXY_*`` variable, its default and its validation.
+"""Settings: every ``QWEN_PROXY_*`` variable, its type, its default and its validation.
 
-The only module that reads the environment. Everything else receives a ``Settings``.
+The only module that reads the environment. Everything else receives a ``Settings``, which
+checks itself when it is built, however it is built (``from_env``, the CLI, tests).
 """
 
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -20,6 +23,15 @@ DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
 )
+#: the prefix of every Redis key; instances sharing one prefix act as one gateway
+DEFAULT_REDIS_PREFIX = "qwen-proxy:"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+#: where reasoning goes in OpenAI replies: ``delta.reasoning_content`` or ``<think>`` in content
+ReasoningOutput = Literal["field", "think_tags"]
+ContinueFrom = Literal["response_id", "parent_id"]
+ThinkingFormat = Literal["summary", "detail"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class SettingsError(ValueError):
@@ -48,11 +60,11 @@ class Settings:
     #: "sqlite" (default), "memory", or a redis:// URL
     store: str = "sqlite"
     #: key prefix in Redis: instances that share one prefix share conversations and accounts
-    redis_prefix: str = "qwen-proxy:"
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
     conversation_ttl: float = 30 * 24 * 3600.0
     conversation_max_nodes: int = 1_000_000
     #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
-    continue_from: str = "response_id"
+    continue_from: ContinueFrom = "response_id"
     max_body_bytes: int = 20 * 1024 * 1024
     web_version: str = DEFAULT_WEB_VERSION
     bx_v: str = DEFAULT_BX_V
@@ -67,36 +79,34 @@ class Settings:
     backoff_max: float = 4.0
     models_ttl: float = 300.0
     #: "field" (delta.reasoning_content) or "think_tags" (<think>...</think> in content)
-    reasoning_output: str = "field"
+    reasoning_output: ReasoningOutput = "field"
     #: what the upstream sends as thinking: "summary" (the web app's default, cumulative summary
     #: arrays) or "detail" (the incremental ``think`` phase)
-    thinking_format: str = "summary"
+    thinking_format: ThinkingFormat = "summary"
     account_max_concurrent: int = 4
     account_min_interval: float = 0.0
     keep_alive: int = 75
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), _hints()[f.name])
+        self._check_values()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``QWEN_PROXY_*`` variables, then apply explicit overrides."""
         env = os.environ if env is None else env
+        hints = _hints()
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get("QWEN_PROXY_" + f.name.upper())
+            raw = env.get(variable(f.name))
             if raw is not None and raw != "":
-                values[f.name] = _convert(f.name, raw, f.type)
+                values[f.name] = _convert(f.name, raw, hints[f.name])
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
+        return cls(**values)
 
-    def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with some fields replaced (None leaves a field alone)."""
-        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
+    def _check_values(self) -> None:
         """Raise SettingsError for values the gateway cannot run with."""
         if not self.api_keys and self.host not in LOOPBACK_HOSTS:
             raise SettingsError(
@@ -108,27 +118,31 @@ class Settings:
             raise SettingsError(f"QWEN_PROXY_PORT must be 0-65535, got {self.port}")
         if not self.upstream_url.startswith(("http://", "https://")):
             raise SettingsError("QWEN_PROXY_UPSTREAM_URL must start with http:// or https://")
-        if self.store not in ("sqlite", "memory") and not self.store.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
+        if self.store not in ("sqlite", "memory") and not self.store.startswith(REDIS_SCHEMES):
             raise SettingsError(
                 f"QWEN_PROXY_STORE must be sqlite, memory or a redis:// URL, got {self.store!r}"
             )
-        if self.continue_from not in ("response_id", "parent_id"):
-            raise SettingsError("QWEN_PROXY_CONTINUE_FROM must be response_id or parent_id")
-        if self.reasoning_output not in ("field", "think_tags"):
-            raise SettingsError("QWEN_PROXY_REASONING_OUTPUT must be field or think_tags")
-        if self.thinking_format not in ("summary", "detail"):
-            raise SettingsError("QWEN_PROXY_THINKING_FORMAT must be summary or detail")
         if self.max_body_bytes < 1024:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
-        if self.retries < 0:
-            raise SettingsError("QWEN_PROXY_RETRIES must be 0 or more")
+        for name in ("retries", "account_min_interval", "backoff_base", "backoff_max"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{variable(name)} must be 0 or more")
+        for name in (
+            "conversation_ttl",
+            "conversation_max_nodes",
+            "connect_timeout",
+            "first_byte_timeout",
+            "idle_timeout",
+            "account_max_concurrent",
+            "keep_alive",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{variable(name)} must be more than 0")
 
     @property
     def uses_redis(self) -> bool:
         """True when the store is a Redis URL (then account state is shared through it too)."""
-        return self.store.startswith(("redis://", "rediss://", "unix://"))
+        return self.store.startswith(REDIS_SCHEMES)
 
     def to_env(self) -> dict[str, str]:
         """Every setting as ``QWEN_PROXY_*`` variables (worker processes rebuild from them)."""
@@ -139,7 +153,7 @@ class Settings:
                 continue
             if isinstance(value, tuple):
                 value = ",".join(value)
-            env["QWEN_PROXY_" + f.name.upper()] = str(value)
+            env[variable(f.name)] = str(value)
         return env
 
     @property
@@ -148,18 +162,64 @@ class Settings:
         return self.upstream_url.rstrip("/")
 
 
-def _convert(name: str, raw: str, annotation: object) -> Any:
-    kind = str(annotation)
-    var = "QWEN_PROXY_" + name.upper()
+def variable(name: str) -> str:
+    """The environment variable of the setting ``name``."""
+    return "QWEN_PROXY_" + name.upper()
+
+
+def _hints() -> dict[str, Any]:
+    # resolved once: the annotations are strings under ``from __future__ import annotations``
+    global _HINTS
+    if _HINTS is None:
+        _HINTS = typing.get_type_hints(Settings)
+    return _HINTS
+
+
+_HINTS: dict[str, Any] | None = None
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    """The value of variable ``name`` given as text, as the setting's type wants it."""
+    kind = next(option for option in _options(kind) if option is not type(None))
     try:
-        if kind == "int":
+        if kind is int:
             return int(raw)
-        if kind == "float":
+        if kind is float:
             return float(raw)
-        if kind == "Path":
-            return Path(raw).expanduser()
-        if kind.startswith("tuple"):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError:
-        raise SettingsError(f"{var} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{variable(name)} must be a number, got {raw!r}") from None
+    if kind is Path:
+        return Path(raw).expanduser()
+    if get_origin(kind) is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if get_origin(kind) is Literal:
+        return raw.strip().lower()
     return raw
+
+
+def _options(kind: Any) -> tuple[Any, ...]:
+    """The types an annotation allows (``str | None`` -> str, NoneType)."""
+    if get_origin(kind) in (typing.Union, types.UnionType):
+        return get_args(kind)
+    return (kind,)
+
+
+def _check_type(name: str, value: Any, kind: Any) -> None:
+    """Raise SettingsError unless ``value`` fits the annotation (Literals by their values)."""
+    for option in _options(kind):
+        if option is type(None) and value is None:
+            return
+        if get_origin(option) is Literal:
+            if value in get_args(option):
+                return
+            choices = ", ".join(get_args(option))
+            raise SettingsError(f"{variable(name)} must be one of {choices}, got {value!r}")
+        if get_origin(option) is tuple:
+            if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                return
+            continue
+        if option is float and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if isinstance(option, type) and isinstance(value, option) and not isinstance(value, bool):
+            return
+    raise SettingsError(f"{variable(name)} has the wrong type: {type(value).__name__}")

@@ -41,7 +41,9 @@ def test_flags_override_variables() -> None:
 def test_public_bind_without_keys_is_refused_with_reason() -> None:
     with pytest.raises(SettingsError, match="QWEN_PROXY_API_KEYS"):
         Settings.from_env({"QWEN_PROXY_HOST": "0.0.0.0"})
-    assert Settings.from_env({"QWEN_PROXY_HOST": "0.0.0.0", "QWEN_PROXY_API_KEYS": "k"})
+    settings = Settings.from_env({"QWEN_PROXY_HOST": "0.0.0.0", "QWEN_PROXY_API_KEYS": "k"})
+    assert settings.host == "0.0.0.0"
+    assert settings.api_keys == ("k",)
 
 
 def test_bad_number_names_the_variable() -> None:
@@ -65,3 +67,54 @@ def test_to_env_round_trips_every_setting() -> None:
         {"QWEN_PROXY_API_KEYS": "a,b", "QWEN_PROXY_PORT": "9009", "QWEN_PROXY_TOKEN": "t"}
     )
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_settings_built_directly_are_validated_too() -> None:
+    with pytest.raises(SettingsError, match="without client keys"):
+        Settings(host="0.0.0.0")
+    with pytest.raises(SettingsError, match="QWEN_PROXY_PORT"):
+        Settings(port=70000)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("QWEN_PROXY_LOG_LEVEL", "loud"),
+        ("QWEN_PROXY_REASONING_OUTPUT", "xml"),
+        ("QWEN_PROXY_THINKING_FORMAT", "verbose"),
+        ("QWEN_PROXY_CONTINUE_FROM", "chat_id"),
+    ],
+)
+def test_an_enumerated_setting_names_its_choices(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"{variable} must be one of .*got '{value}'"):
+        Settings.from_env({variable: value})
+
+
+def test_enumerated_values_are_read_case_insensitively() -> None:
+    assert Settings.from_env({"QWEN_PROXY_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+
+
+def test_a_wrong_type_is_refused_with_the_variable_named() -> None:
+    with pytest.raises(SettingsError, match="QWEN_PROXY_PORT has the wrong type"):
+        Settings(port="8787")  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="QWEN_PROXY_API_KEYS"):
+        Settings(api_keys=["k"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("QWEN_PROXY_IDLE_TIMEOUT", "0"),
+        ("QWEN_PROXY_ACCOUNT_MAX_CONCURRENT", "0"),
+        ("QWEN_PROXY_RETRIES", "-1"),
+        ("QWEN_PROXY_CONVERSATION_TTL", "-5"),
+    ],
+)
+def test_out_of_range_numbers_are_refused(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_optional_settings_accept_none_and_their_type() -> None:
+    assert Settings(token=None).token is None
+    assert Settings(token="t").token == "t"

@@ -106,12 +106,16 @@ async def test_expired_list_is_served_while_one_background_fetch_refreshes_it() 
 
 
 async def test_failed_refresh_keeps_the_old_list() -> None:
+    import asyncio
+
     from qwen_proxy.service.models import ModelCatalog
 
     now = [0.0]
     fail = [False]
+    calls: list[float] = []
 
     async def fetch() -> list[dict[str, object]]:
+        calls.append(now[0])
         if fail[0]:
             raise RuntimeError("upstream down")
         return list(RAW)
@@ -120,8 +124,7 @@ async def test_failed_refresh_keeps_the_old_list() -> None:
     await catalog.models()
     fail[0], now[0] = True, 20.0
     assert len(await catalog.models()) == 3
-    import asyncio
-
     for _ in range(3):
         await asyncio.sleep(0)
+    assert calls == [0.0, 20.0], "the expired list was never refreshed"
     assert len(await catalog.models()) == 3

@@ -37,13 +37,13 @@ from redis.exceptions import WatchError
 from qwen_proxy import redis_client
 from qwen_proxy.accounts.state import AccountState, Cooldown, CooldownReason, Health
 from qwen_proxy.accounts.store import StateChange
+from qwen_proxy.config import DEFAULT_REDIS_PREFIX
 from qwen_proxy.errors import ServiceUnavailable
 
 log = logging.getLogger("qwen_proxy.accounts")
 
 _T = TypeVar("_T")
 
-DEFAULT_PREFIX = "qwen-proxy:"
 #: a state nobody wrote for a week is forgotten (the longest cool-down is an hour)
 DEFAULT_STATE_TTL = 7 * 24 * 3600.0
 #: how long a lease of a vanished instance keeps its slot
@@ -118,7 +118,7 @@ class RedisStateStore:
         self,
         url_or_client: str | aioredis.Redis,
         *,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str = DEFAULT_REDIS_PREFIX,
         state_ttl: float = DEFAULT_STATE_TTL,
         lease_ttl: float = DEFAULT_LEASE_TTL,
         connect_timeout: float = 0.5,

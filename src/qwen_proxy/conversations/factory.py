@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qwen_proxy.config import DEFAULT_REDIS_PREFIX
 from qwen_proxy.conversations.memory import MemoryStore
 from qwen_proxy.conversations.sqlite import SqliteStore
 from qwen_proxy.conversations.store import ConversationStore
@@ -18,7 +19,7 @@ def open_store(
     data_dir: Path,
     ttl: float,
     max_nodes: int,
-    redis_prefix: str = "qwen-proxy:",
+    redis_prefix: str = DEFAULT_REDIS_PREFIX,
 ) -> ConversationStore:
     """The store for a ``QWEN_PROXY_STORE`` value; ValueError names the accepted kinds.
 

@@ -33,18 +33,20 @@ import orjson
 import redis.asyncio as aioredis
 
 from qwen_proxy import redis_client
+from qwen_proxy.config import DEFAULT_REDIS_PREFIX
 from qwen_proxy.conversations.store import (
     DEFAULT_MAX_NODES,
     DEFAULT_TTL,
+    NODE_FIELDS,
     ConversationStore,
     Node,
     check_bounds,
+    node_values,
 )
 from qwen_proxy.errors import ServiceUnavailable
 
 _T = TypeVar("_T")
 
-DEFAULT_PREFIX = "qwen-proxy:"
 #: entries deleted per script call by purge, so one call never blocks Redis for long
 _PURGE_BATCH = 1000
 #: expired index entries a put also clears, bounded for the same reason
@@ -106,35 +108,20 @@ return #stale
 """
 
 
+#: a stored node is a JSON array of these (the key is the Redis key); last_used_at first:
+#: the touch script rewrites it in place
+_STORED_FIELDS = (
+    "last_used_at",
+    *(name for name in NODE_FIELDS if name not in ("key", "last_used_at")),
+)
+
+
 def _encode(node: Node) -> bytes:
-    # last_used_at first: the touch script rewrites it in place
-    return orjson.dumps(
-        [
-            node.last_used_at,
-            node.tenant,
-            node.account,
-            node.chat_id,
-            node.parent_id,
-            node.model,
-            node.created_at,
-            node.turn,
-        ]
-    )
+    return orjson.dumps(node_values(node, _STORED_FIELDS))
 
 
 def _decode(key: str, raw: bytes) -> Node:
-    last_used_at, tenant, account, chat_id, parent_id, model, created_at, turn = orjson.loads(raw)
-    return Node(
-        key=key,
-        tenant=tenant,
-        account=account,
-        chat_id=chat_id,
-        parent_id=parent_id,
-        model=model,
-        created_at=created_at,
-        last_used_at=last_used_at,
-        turn=turn,
-    )
+    return Node(key=key, **dict(zip(_STORED_FIELDS, orjson.loads(raw), strict=True)))
 
 
 class RedisStore:
@@ -147,7 +134,7 @@ class RedisStore:
         *,
         ttl: float = DEFAULT_TTL,
         max_nodes: int = DEFAULT_MAX_NODES,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str = DEFAULT_REDIS_PREFIX,
         connect_timeout: float = 0.5,
         socket_timeout: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -291,7 +278,7 @@ class RedisStore:
 
 
 def open_redis_store(
-    url: str, *, ttl: float, max_nodes: int, prefix: str = DEFAULT_PREFIX
+    url: str, *, ttl: float, max_nodes: int, prefix: str = DEFAULT_REDIS_PREFIX
 ) -> ConversationStore:
     """A ``RedisStore`` for a ``redis://``, ``rediss://`` or ``unix://`` URL."""
     return RedisStore(url, ttl=ttl, max_nodes=max_nodes, prefix=prefix)

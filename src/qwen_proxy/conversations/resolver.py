@@ -49,11 +49,6 @@ def hash_history(tenant: str, messages: Sequence[ChatMessage]) -> History:
     return History(candidates=candidates, digest=digests[-1])
 
 
-def candidate_keys(tenant: str, messages: Sequence[ChatMessage]) -> list[tuple[str, int]]:
-    """Keys of the prefixes that may be nodes, longest first, each with its last index."""
-    return hash_history(tenant, messages).candidates
-
-
 async def find_continuation(
     store: ConversationStore,
     tenant: str,

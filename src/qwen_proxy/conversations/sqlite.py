@@ -38,7 +38,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node, check_bounds
+from qwen_proxy.conversations.store import (
+    DEFAULT_MAX_NODES,
+    DEFAULT_TTL,
+    NODE_FIELDS,
+    Node,
+    check_bounds,
+    node_values,
+)
 
 _T = TypeVar("_T")
 
@@ -47,7 +54,8 @@ log = logging.getLogger("qwen_proxy.conversations")
 #: inserts between background checkpoints (an insert adds a page or two to the log)
 CHECKPOINT_EVERY = 256
 
-_COLUMNS = "key, tenant, account, chat_id, parent_id, model, created_at, last_used_at, turn"
+_COLUMNS = ", ".join(NODE_FIELDS)
+_PLACEHOLDERS = ",".join("?" * len(NODE_FIELDS))
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS nodes (
         key TEXT PRIMARY KEY,
@@ -186,18 +194,8 @@ class SqliteStore:
 
     def _put(self, node: Node) -> None:
         self._db.execute(
-            f"INSERT OR REPLACE INTO nodes ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                node.key,
-                node.tenant,
-                node.account,
-                node.chat_id,
-                node.parent_id,
-                node.model,
-                node.created_at,
-                node.last_used_at,
-                node.turn,
-            ),
+            f"INSERT OR REPLACE INTO nodes ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+            node_values(node),
         )
         self._puts += 1
         if self._puts % self._check_every == 0:

@@ -15,8 +15,8 @@ Every backend takes two bounds in its constructor:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 DEFAULT_TTL = 30 * 24 * 3600.0
 DEFAULT_MAX_NODES = 1_000_000
@@ -46,8 +46,17 @@ class Node:
     turn: int
 
 
+#: a node's fields in their declared order: the one order every codec writes them in
+NODE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Node))
+
+
+def node_values(node: Node, names: tuple[str, ...] = NODE_FIELDS) -> tuple[Any, ...]:
+    """The node's values for ``names`` (all fields in declared order by default)."""
+    return tuple(getattr(node, name) for name in names)
+
+
 class ConversationStore(Protocol):
-    """Where nodes live. Implementations: ``MemoryStore``, ``SqliteStore`` (and later redis)."""
+    """Where nodes live. Implementations: ``MemoryStore``, ``SqliteStore``, ``RedisStore``."""
 
     async def get_first(self, keys: Sequence[str]) -> Node | None:
         """The first of ``keys`` that is stored and not expired (callers pass longest first)."""
