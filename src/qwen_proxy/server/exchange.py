@@ -1,19 +1,18 @@
 """One request on a client connection and its response: the ASGI ``receive`` and ``send``.
 
-The connection (``server_protocol.GatewayHttpProtocol``) feeds an ``Exchange`` the request body
-and tells it of a hang-up; the app's ``receive`` hands the body over, then waits for the end;
-its ``send`` writes the response head and body (chunked, by Content-Length, or up to the
-close for HTTP/1.0), waiting while the client is behind.
+The connection (``server.protocol.GatewayHttpProtocol``) feeds an ``Exchange`` the request body
+(``feed``, ``end_body``) and tells it of a hang-up (``hang_up``). The exchange knows the
+connection only through the small ``Connection`` interface below, so neither module imports the
+other. The app's ``receive`` hands the body over, then waits for the end; its ``send`` writes the
+response head and body (chunked, by Content-Length, or up to the close for HTTP/1.0), waiting
+while the client is behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from qwen_proxy.server.protocol import GatewayHttpProtocol
+from typing import Any, Protocol
 
 _STATUS_LINES = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode())
@@ -43,6 +42,30 @@ _BAD_NAME = re.compile(rb"[\x00-\x20\x7f()<>@,;:\\\"/\[\]?={}]")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+class Connection(Protocol):
+    """What an exchange needs of the client connection it belongs to."""
+
+    transport: asyncio.Transport | None
+    write_paused: bool
+    http10: bool
+
+    def resume_reading(self) -> None:
+        """Read from the client again."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the client took enough of what was written."""
+        ...
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        """Headers every response carries (Date, ...)."""
+        ...
+
+    def response_complete(self, exchange: Exchange) -> None:
+        """The response is sent: keep the connection or close it."""
+        ...
+
+
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason>``, CRLF-terminated (an unknown status gets no reason)."""
     line = _STATUS_LINES.get(status)
@@ -69,7 +92,7 @@ class Exchange:
         "started",
     )
 
-    def __init__(self, conn: GatewayHttpProtocol, keep_alive: bool, head: bool) -> None:
+    def __init__(self, conn: Connection, keep_alive: bool, head: bool) -> None:
         self._conn = conn
         self.keep_alive = keep_alive
         self._head = head
@@ -85,6 +108,31 @@ class Exchange:
         self._length = 0
         self._until_close = False
         self._waiter: asyncio.Future[None] | None = None
+
+    def feed(self, body: bytes) -> int:
+        """A piece of the request body arrived; returns the bytes now buffered."""
+        self.body.append(body)
+        self.buffered += len(body)
+        self.wake()
+        return self.buffered
+
+    def end_body(self) -> None:
+        """The whole request body has arrived."""
+        self.more_body = False
+        self.wake()
+
+    def expect_continue(self) -> None:
+        """The client waits for ``100 Continue`` before sending the body (sent on receive())."""
+        self.continue_expected = True
+
+    def close_after(self) -> None:
+        """Close the connection once this response is sent (a graceful shutdown)."""
+        self.keep_alive = False
+
+    def hang_up(self) -> None:
+        """The client is gone (or must be treated as gone): receive() says so, send() stops."""
+        self.disconnected = True
+        self.wake()
 
     def wake(self) -> None:
         waiter = self._waiter

@@ -116,8 +116,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._cancel_keep_alive()
         exchange = self._exchange
         if exchange is not None and not exchange.complete:
-            exchange.disconnected = True
-            exchange.wake()
+            exchange.hang_up()
         self.resume_writing()
 
     def data_received(self, data: bytes) -> None:
@@ -183,7 +182,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         has_body = False
         for name, value in self._headers:
             if name == b"expect" and value.lower() == b"100-continue":
-                exchange.continue_expected = True
+                exchange.expect_continue()
             elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 has_body = True
         if has_body and parser.should_upgrade():
@@ -216,11 +215,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         exchange = self._exchange
         if exchange is None or exchange.complete:
             return
-        exchange.body.append(body)
-        exchange.buffered += len(body)
-        if exchange.buffered > HIGH_WATER:
+        if exchange.feed(body) > HIGH_WATER:
             self.pause_reading()
-        exchange.wake()
 
     def on_message_complete(self) -> None:
         exchange = self._exchange
@@ -228,8 +224,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._parser = None
         if exchange is None or exchange.complete:
             return
-        exchange.more_body = False
-        exchange.wake()
+        exchange.end_body()
 
     # -- what the exchange calls --------------------------------------------------------------
 
@@ -289,7 +284,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
         else:
-            exchange.keep_alive = False
+            exchange.close_after()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -322,8 +317,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         exchange = self._exchange
         if exchange is not None and exchange.started and not exchange.complete:
             # a response is under way: no second status line inside it, just the end
-            exchange.disconnected = True
-            exchange.wake()
+            exchange.hang_up()
             transport.close()
             return
         head = [status_line(status)]
