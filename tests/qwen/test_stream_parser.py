@@ -301,11 +301,52 @@ def test_cumulative_answer_deltas_are_reduced_to_their_new_suffix() -> None:
     parser, events = parse(data)
     assert answer(events) == "Paris is the capital of France."
     assert parser.cumulative
+    # the second event is held until the third shows the mode; then everything flows
     assert [e.text for e in events if isinstance(e, AnswerDelta)] == [
         "Paris",
-        " is the capital",
-        " of France.",
+        " is the capital of France.",
     ]
+
+
+@pytest.mark.parametrize("first", ["H", "He", "Hel", "Hell", "Hello"])
+def test_cumulative_replies_whatever_the_length_of_their_first_event(first: str) -> None:
+    text = "Hello! This is a cumulative reply."
+    growing = [first, text[: len(first) + 3], text[: len(first) + 9], text]
+    parser, events = parse(b"".join(delta(piece) for piece in growing) + FINISHED)
+    assert answer(events) == text
+    assert parser.cumulative
+
+
+def test_a_two_event_cumulative_reply_settles_at_the_end() -> None:
+    _, events = parse(delta("Hel") + delta("Hello!") + delta("Hello!") + FINISHED)
+    assert answer(events) == "Hello!"
+
+
+def test_incremental_pieces_that_repeat_the_text_so_far_stay_intact() -> None:
+    _, events = parse(delta("abcd") + delta("abcd") + delta("abcd") + FINISHED)
+    assert answer(events) == "abcdabcdabcd"
+    _, events = parse(delta("abcd") + delta("abcd") + FINISHED)
+    assert answer(events) == "abcdabcd"
+
+
+def counted(content: str, output_tokens: int) -> bytes:
+    event = {"role": "assistant", "content": content, "status": "typing", "phase": "answer"}
+    return line({"choices": [{"delta": event}], "usage": {"output_tokens": output_tokens}})
+
+
+def test_a_repeat_without_new_tokens_is_a_snapshot_of_a_one_event_cumulative_reply() -> None:
+    _, events = parse(counted("hi", 1) + counted("hi", 1) + FINISHED)
+    assert answer(events) == "hi"
+
+
+def test_a_repeat_with_new_tokens_is_new_text() -> None:
+    _, events = parse(counted("hi", 1) + counted("hi", 2) + FINISHED)
+    assert answer(events) == "hihi"
+
+
+def test_held_text_is_not_lost_when_the_reply_is_cut_or_fails() -> None:
+    parser, events = parse(delta("Hel") + delta("Hello!"))
+    assert answer(events + parser.close()) == "Hello!"
 
 
 def test_repeated_short_tokens_are_not_mistaken_for_cumulative_content() -> None:
@@ -340,3 +381,45 @@ def test_usage_fills_missing_reasoning_and_cached_from_earlier_snapshots() -> No
 def test_no_usage_seen_means_usage_is_none() -> None:
     parser, _ = parse(delta("x") + FINISHED)
     assert parser.usage is None
+
+
+_TEXT = st.text(alphabet="ab c😀é", min_size=2, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=_TEXT,
+    data=st.data(),
+    trailing_repeat=st.booleans(),
+)
+def test_any_cumulative_reply_in_any_split_is_its_answer(
+    text: str, data: st.DataObject, trailing_repeat: bool
+) -> None:
+    # growing prefixes: the first of any length, at least two events
+    ends = sorted(data.draw(st.sets(st.integers(1, len(text) - 1), min_size=1)))
+    pieces = [text[:end] for end in ends] + [text]
+    if trailing_repeat:
+        pieces.append(text)
+    stream = b"".join(delta(piece) for piece in pieces) + FINISHED
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    _, events = parse(stream, cuts)
+    assert answer(events) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.text(alphabet="ab c😀é", min_size=1, max_size=6), min_size=2), data=st.data()
+)
+def test_any_incremental_reply_in_any_split_is_its_pieces_joined(
+    pieces: list[str], data: st.DataObject
+) -> None:
+    first, second = pieces[0], pieces[1]
+    # the one reading that cannot be told from a cumulative reply: the second event extends
+    # the first (and a third extends the second); see the parser's rule
+    extends = len(second) > len(first) and second.startswith(first)
+    repeated = [first] * data.draw(st.integers(2, 4))
+    chosen = repeated if extends else pieces
+    stream = b"".join(delta(piece) for piece in chosen) + FINISHED
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    _, events = parse(stream, cuts)
+    assert answer(events) == "".join(chosen)

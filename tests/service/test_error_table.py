@@ -140,6 +140,23 @@ def test_stream_oddities_still_give_the_exact_answer(
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == UNICODE_ANSWER
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    ["echo: hello there", "echo: hi", "echo: x", "my name is Ada", "unicode", "echo: ok ok"],
+)
+def test_cumulative_upstream_deltas_give_the_exact_answer_streamed_and_whole(
+    emulator: Any, client: openai.OpenAI, prompt: str
+) -> None:
+    messages: Any = [{"role": "user", "content": prompt}]
+    expected = client.chat.completions.create(model=MODEL, messages=messages)
+    emulator.set_fault("cumulative")
+    whole = client.chat.completions.create(model=MODEL, messages=messages)
+    stream = client.chat.completions.create(model=MODEL, stream=True, messages=messages)
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert whole.choices[0].message.content == expected.choices[0].message.content
+    assert streamed == expected.choices[0].message.content
+
+
 def test_stream_cut_midway_ends_with_an_error_event(emulator: Any, client: openai.OpenAI) -> None:
     emulator.set_fault("cut_after", n=4)
     stream = client.chat.completions.create(

@@ -31,6 +31,11 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _SUMMARY_JOIN = "\n\n"
 
+#: how a reply's answer deltas are meant (see ``QwenStreamParser._answer_delta``)
+UNDECIDED = "undecided"
+INCREMENTAL = "incremental"
+CUMULATIVE = "cumulative"
+
 
 class QwenStreamParser:
     """Parse one upstream completion stream. ``feed`` raw bytes, ``close`` at EOF.
@@ -43,18 +48,22 @@ class QwenStreamParser:
     __slots__ = (
         "_answer_parts",
         "_cached_tokens",
-        "_cumulative_min",
         "_decoder",
+        "_extensions",
+        "_held",
         "_input_tokens",
+        "_last_content",
+        "_mode",
         "_output_tokens",
         "_reasoning_tokens",
+        "_repeats",
         "_seen_urls",
         "_summary",
         "_summary_items",
+        "_tokens_at_last",
         "_usage_seen",
         "answer_chars",
         "created",
-        "cumulative",
         "error",
         "finished",
         "malformed_lines",
@@ -62,11 +71,8 @@ class QwenStreamParser:
         "saw_content",
     )
 
-    def __init__(self, *, cumulative_min_chars: int = 4) -> None:
+    def __init__(self) -> None:
         self._decoder = SSELineDecoder()
-        #: how much answer text must exist before a delta repeating all of it counts as
-        #: cumulative; below it, an ordinary repeated token could be mistaken for a repeat
-        self._cumulative_min = max(1, cumulative_min_chars)
         self.created: Created | None = None
         #: the new assistant node (from ``response.created``, else the events' top level)
         self.response_id: str | None = None
@@ -76,7 +82,14 @@ class QwenStreamParser:
         self.answer_chars = 0
         #: True once anything the client could be shown arrived (answer, reasoning, sources)
         self.saw_content = False
-        self.cumulative = False
+        #: how answer deltas are meant: UNDECIDED until the events tell (``_answer_delta``)
+        self._mode = UNDECIDED
+        self._last_content = ""
+        self._held: list[str] | None = None
+        self._extensions = 0
+        self._repeats = 0
+        #: the running output-token count when the last answer content came
+        self._tokens_at_last = -1
         self._answer_parts: list[str] = []
         self._summary = ""
         self._summary_items: Sequence[str] = ()
@@ -86,6 +99,11 @@ class QwenStreamParser:
         self._output_tokens = 0
         self._reasoning_tokens = 0
         self._cached_tokens = 0
+
+    @property
+    def cumulative(self) -> bool:
+        """True once the answer deltas turned out to repeat the whole answer so far."""
+        return self._mode == CUMULATIVE
 
     @property
     def done(self) -> bool:
@@ -116,7 +134,10 @@ class QwenStreamParser:
         """Events of a last unterminated line, at EOF. Check ``finished`` / ``eof_error()``."""
         if self.finished or self.error is not None:
             return []
-        return self._handle(self._decoder.close())
+        events = self._handle(self._decoder.close())
+        if not self.finished and self.error is None:
+            self._release_held(events)  # a cut reply keeps every character it brought
+        return events
 
     def eof_error(self) -> UpstreamError | None:
         """At EOF: None if the answer finished, else the error to report (empty or cut)."""
@@ -168,13 +189,9 @@ class QwenStreamParser:
         if phase == "answer" or (phase is None and delta.get("name") != "web_search"):
             content = delta.get("content")
             if content and type(content) is str:
-                text = self._new_answer_text(content)
-                if text:
-                    self._answer_parts.append(text)
-                    self.answer_chars += len(text)
-                    self.saw_content = True
-                    events.append(AnswerDelta(text))
+                self._emit_answer(self._answer_delta(content, counted=bool(usage)), events)
             if status == "finished":
+                self._release_held(events)
                 self.finished = True
                 events.append(Finished())
         elif phase == "think":
@@ -187,23 +204,83 @@ class QwenStreamParser:
         elif phase == "web_search" or delta.get("name") == "web_search":
             self._handle_search(delta, events)
 
-    def _new_answer_text(self, content: str) -> str:
-        """The part of ``content`` that is new, defending against cumulative deltas (§3.3)."""
-        chars = self.answer_chars
-        if self.cumulative:
-            so_far = self._answer_parts[-1] if len(self._answer_parts) == 1 else self.answer_text
-            self._answer_parts = [so_far]
-            if content.startswith(so_far):
-                return content[chars:]
-            # A stale repeat of text already sent adds nothing; anything else is new text.
-            return "" if so_far.startswith(content) else content
-        if chars >= self._cumulative_min and len(content) > chars:
-            so_far = self.answer_text
-            if content.startswith(so_far):
-                self.cumulative = True
-                self._answer_parts = [so_far]
-                return content[chars:]
-        return content
+    def _emit_answer(self, text: str, events: list[Event]) -> None:
+        if text:
+            self._answer_parts.append(text)
+            self.answer_chars += len(text)
+            self.saw_content = True
+            events.append(AnswerDelta(text))
+
+    def _answer_delta(self, content: str, *, counted: bool) -> str:
+        """The new answer text in an event's ``content``, however the upstream means it.
+
+        Deltas are normally incremental, but some upstreams repeat the whole answer so far in
+        each event. One event cannot tell the two apart ("Hel" then "Hello!" is either), so the
+        mode is decided from the events: the first is sent as it is; later ones are held while
+        both readings fit. An event that does not extend the last one means incremental (so do
+        two exact repeats in a row: "abcd", "abcd", "abcd"); two events that each extend the
+        one before mean cumulative; the end of the reply settles the rest (cumulative when an
+        extension was seen). An exact repeat whose usage (``counted``) shows no new output
+        token is a snapshot of the answer so far, which only a cumulative reply sends. Only
+        ambiguous replies wait, at most one event in practice.
+        """
+        mode = self._mode
+        if mode == INCREMENTAL:
+            return content
+        if mode == CUMULATIVE:
+            return self._cumulative_suffix(content)
+        tokens = self._output_tokens if counted else -1
+        no_new_tokens = tokens >= 0 and tokens == self._tokens_at_last
+        self._tokens_at_last = tokens
+        last = self._last_content
+        self._last_content = content
+        if self._held is None:
+            if not last:
+                return content  # the first event: both readings agree
+            self._held = []
+        held = self._held
+        held.append(content)
+        if len(content) > len(last) and content.startswith(last):
+            self._extensions += 1
+            self._repeats = 0
+            if self._extensions >= 2:
+                return self._settle(CUMULATIVE)
+        elif content == last:
+            if no_new_tokens:
+                return self._settle(CUMULATIVE)
+            self._repeats += 1
+            if self._repeats >= 2:
+                return self._settle(INCREMENTAL)
+        else:
+            return self._settle(INCREMENTAL)
+        return ""
+
+    def _settle(self, mode: str) -> str:
+        """Decide the mode; the held events' text as that mode reads it."""
+        held = self._held or []
+        self._mode = mode
+        self._held = None
+        self._last_content = ""
+        if mode == INCREMENTAL:
+            return "".join(held)
+        if not held:
+            return ""
+        return self._cumulative_suffix(held[-1])
+
+    def _release_held(self, events: list[Event]) -> None:
+        """At the reply's end: held events settle as cumulative if one extended the last."""
+        if self._mode == UNDECIDED and self._held:
+            mode = CUMULATIVE if self._extensions else INCREMENTAL
+            self._emit_answer(self._settle(mode), events)
+
+    def _cumulative_suffix(self, content: str) -> str:
+        """What ``content``, the whole answer so far, adds to the text already sent."""
+        so_far = self._answer_parts[-1] if len(self._answer_parts) == 1 else self.answer_text
+        self._answer_parts = [so_far]
+        if content.startswith(so_far):
+            return content[len(so_far) :]
+        # A stale repeat of text already sent adds nothing; anything else is new text.
+        return "" if so_far.startswith(content) else content
 
     def _handle_summary(self, delta: dict[str, Any], events: list[Event]) -> None:
         extra = delta.get("extra")
@@ -280,6 +357,7 @@ class QwenStreamParser:
         events.append(event)
 
     def _fail(self, error: UpstreamError, events: list[Event]) -> None:
+        self._release_held(events)  # the text before a failure is the client's (content filter)
         self.error = error
         events.append(StreamFailed(error))
 
