@@ -38,6 +38,10 @@ class SettingsError(ValueError):
     """A setting has a value the gateway cannot run with; the message names the variable."""
 
 
+class StartupError(RuntimeError):
+    """The gateway cannot start here (port taken, data directory unusable); says what to do."""
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "qwen-proxy"

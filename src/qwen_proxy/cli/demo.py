@@ -6,7 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qwen_proxy.config import Settings
+from qwen_proxy.config import Settings, StartupError
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.testing import running_emulator
 
@@ -38,8 +38,11 @@ Try it (the emulator answers deterministically, e.g. it remembers "my name is ..
 
 def run_demo(*, port: int, self_test: bool) -> int:
     """Serve until Ctrl-C, or (self_test) send one streamed request and exit."""
-    from qwen_proxy.server.run import BackgroundGateway, serve
+    from qwen_proxy.server.run import BackgroundGateway, listen_socket, serve
 
+    # bind first: a busy port is said before anything else is printed or started
+    hint = f"choose another with --port, e.g. qwen-proxy demo --port {port + 1}"
+    sock = None if self_test else listen_socket("127.0.0.1", port, hint=hint)
     data_dir = Path(tempfile.mkdtemp(prefix="qwen-proxy-demo-"))
     with running_emulator(EmulatorConfig.default()) as emulator:
         settings = Settings(
@@ -53,9 +56,15 @@ def run_demo(*, port: int, self_test: bool) -> int:
             print(f"Emulated Qwen web service at {emulator.url} (offline, no account needed)")
             print(f"Gateway at http://127.0.0.1:{port}/v1\n")
             print(examples(f"http://127.0.0.1:{port}"), flush=True)
-            return serve(settings)
+            return serve(settings, sock=sock)
         with BackgroundGateway(settings) as gateway:
-            from openai import OpenAI
+            try:
+                from openai import OpenAI
+            except ImportError:
+                raise StartupError(
+                    "the self-test needs the openai package: pip install 'qwen-proxy[demo]' "
+                    "(./scripts/demo installs it)"
+                ) from None
 
             client = OpenAI(base_url=gateway.url + "/v1", api_key="unused")
             stream = client.chat.completions.create(

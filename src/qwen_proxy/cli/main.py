@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from qwen_proxy import __version__
-from qwen_proxy.config import Settings, SettingsError
+from qwen_proxy.config import Settings, SettingsError, StartupError
 
 DESCRIPTION = """\
 An OpenAI-compatible gateway to Qwen's web chat (chat.qwen.ai).
@@ -37,8 +37,19 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--api-keys", help="comma-separated client keys (QWEN_PROXY_API_KEYS)")
     add("--data-dir", help="where accounts and conversations live (QWEN_PROXY_DATA_DIR)")
     add("--store", help="sqlite (default), memory or a redis:// URL (QWEN_PROXY_STORE)")
-    add("--workers", type=int, default=1, help="worker processes (default 1)")
+    add("--workers", type=_positive, default=1, help="worker processes (default 1)")
     add("--log-level", help="debug, info, warning or error (QWEN_PROXY_LOG_LEVEL)")
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -131,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"qwen-proxy: {error}", file=sys.stderr)
         return 2
+    except StartupError as error:
+        print(f"qwen-proxy: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
+import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from qwen_proxy.api.app import App, create_app
-from qwen_proxy.config import Settings
+from qwen_proxy.config import Settings, StartupError
 from qwen_proxy.logs import configure_logging
 from qwen_proxy.server.protocol import GatewayHttpProtocol
 
@@ -63,10 +66,50 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
     return uvicorn.Config(create_app(settings), **common)
 
 
-def serve(settings: Settings, *, workers: int = 1) -> int:
-    """Run the gateway until interrupted."""
+def listen_socket(
+    host: str, port: int, *, hint: str = "choose another with --port or QWEN_PROXY_PORT"
+) -> socket.socket:
+    """The listening socket, bound before anything says "listening" (workers inherit it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use (another qwen-proxy?); {hint}"
+            ) from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory (owner-only) or say why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot create the data directory {path} ({exc.strerror or exc}); "
+            "choose another with --data-dir or QWEN_PROXY_DATA_DIR"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StartupError(
+            f"the data directory {path} is not writable; "
+            "choose another with --data-dir or QWEN_PROXY_DATA_DIR"
+        )
+
+
+def serve(settings: Settings, *, workers: int = 1, sock: socket.socket | None = None) -> int:
+    """Run the gateway until interrupted (on ``sock`` when the caller bound it already)."""
+    if workers < 1:
+        raise StartupError(f"--workers must be 1 or more, got {workers}")
     configure_logging(settings.log_level)
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prepare_data_dir(settings.data_dir)
+    if sock is None:
+        sock = listen_socket(settings.host, settings.port)
     if workers > 1:
         # workers rebuild Settings from the environment: hand the flags down that way
         for name, value in settings.to_env().items():
@@ -74,18 +117,17 @@ def serve(settings: Settings, *, workers: int = 1) -> int:
     log.info(
         "qwen-proxy listening on http://%s:%d (upstream %s, store %s, client keys %s)",
         settings.host,
-        settings.port,
+        sock.getsockname()[1],
         settings.upstream_base,
         settings.store,
         "on" if settings.api_keys else "off",
     )
     config = uvicorn_config(settings, workers=workers)
     if workers > 1:
-        sock = config.bind_socket()
         uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
     else:
         _freeze_startup_objects()
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
