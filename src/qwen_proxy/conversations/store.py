@@ -47,7 +47,7 @@ class Node:
 
 
 class ConversationStore(Protocol):
-    """Where nodes live. Implementations: ``MemoryStore``, ``SqliteStore`` (and later redis)."""
+    """Where nodes live. Implementations: ``MemoryStore``, ``SqliteStore``, ``RedisStore``."""
 
     async def get_first(self, keys: Sequence[str]) -> Node | None:
         """The first of ``keys`` that is stored and not expired (callers pass longest first)."""

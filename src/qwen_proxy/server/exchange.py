@@ -1,6 +1,6 @@
 """One request on a client connection and its response: the ASGI ``receive`` and ``send``.
 
-The connection (``server_protocol.GatewayHttpProtocol``) feeds an ``Exchange`` the request body
+The connection (``protocol.GatewayHttpProtocol``) feeds an ``Exchange`` the request body
 and tells it of a hang-up; the app's ``receive`` hands the body over, then waits for the end;
 its ``send`` writes the response head and body (chunked, by Content-Length, or up to the
 close for HTTP/1.0), waiting while the client is behind.
