@@ -1,7 +1,8 @@
 """The gateway's error hierarchy: every error knows its OpenAI status, type and code.
 
-One handler (``api.errors``) renders any of them as OpenAI's error object, so raising the right
-class is all a module has to do. Upstream conditions subclass these in ``qwen.errors``.
+One handler (``api.responses.send_error``) renders any of them as OpenAI's error object, so
+raising the right class is all a module has to do. Upstream conditions subclass these in
+``qwen.errors``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The gateway's HTTP/1.1 server protocol (server_protocol.py) at the byte level.
+"""The gateway's HTTP/1.1 server protocol (server/protocol.py) at the byte level.
 
 Each test runs a small ASGI app of its own under a real uvicorn server (the gateway's protocol,
 uvloop, a free port on 127.0.0.1) and talks to it over raw sockets, so the exact bytes, the

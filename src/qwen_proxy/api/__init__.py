@@ -1,1 +1,2 @@
-"""The OpenAI face of the gateway: request validation, routes, SSE framing, error responses."""
+"""The gateway's faces: routing and client keys (``app``), admin routes, request reading and
+error responses; the OpenAI chat completions face is ``openai/``."""

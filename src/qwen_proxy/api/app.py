@@ -1,6 +1,6 @@
 """The ASGI application: routing, client auth, body limits and error rendering.
 
-Raw ASGI on purpose (DESIGN.md: 25k req/s raw vs 13k Starlette vs 5k FastAPI on one core).
+Raw ASGI on purpose (measured: 25k req/s raw vs 13k Starlette vs 5k FastAPI on one core).
 The routes are few and fixed, so a dict lookup is the router.
 """
 

@@ -2,7 +2,7 @@
 
 A node (a point right after an assistant reply) is keyed by a chained digest of the tenant and
 the canonical messages; a request continues the longest known prefix or folds its whole
-history into a new chat. See DESIGN.md, "The conversation model".
+history into a new chat. docs/architecture.md, "The conversation model", explains it.
 """
 
 from qwen_proxy.conversations.canonical import (

@@ -16,7 +16,7 @@ WAL checkpoints (copying the log back into the file, with an fsync) are taken of
 SQLite's automatic checkpoint would run inside whichever insert crossed 1,000 log pages and
 stall every stream on the loop for milliseconds (measured: the p99 time to first token at 10
 streams went from +3 ms with the memory store to +19 ms with SQLite). This connection turns
-it off; every ``checkpoint_every`` inserts a passive checkpoint runs on a worker thread with a
+it off; every ``CHECKPOINT_EVERY`` inserts a passive checkpoint runs on a worker thread with a
 connection of its own, which never blocks writers.
 
 Expiry: an expired node is a miss on read; every ``check_every`` inserts, expired nodes are

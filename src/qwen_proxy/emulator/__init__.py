@@ -1,6 +1,6 @@
 """The offline Qwen web service (chat.qwen.ai API v2) that tests, benchmarks and demos run against.
 
-Same paths, JSON and SSE shapes as ``/work/shared/qwen-protocol.md``; chats are real message
+Same paths, JSON and SSE shapes as the real service (docs/upstream.md); chats are real message
 trees per account; a deterministic recall model (``model.py`` documents its answers); faults
 (``faults.py`` documents names, scopes and magic words); seeded fragmented writes (``wire.py``).
 Standalone: it imports nothing from the gateway's runtime.
@@ -9,7 +9,7 @@ Use: ``qwen-proxy emulator --port 8900`` / ``python -m qwen_proxy.emulator``, or
 ``with running_emulator(EmulatorConfig.default()) as emu:`` (``testing.py``).
 
 Ceiling, measured on the 2-core box: server pinned to one core (uvloop, ``--no-record``),
-raw-socket client on the other, one chat per stream (``/tmp/emulator/bench.py``):
+raw-socket client on the other, one chat per stream (a throwaway script, not kept):
 
 * ``--no-fragment``, no delay: ~160,000 events/s (950 streams/s of 175 events); short
   answers ~2,300-2,900 streams/s (10 events each), 32 streams at a time.

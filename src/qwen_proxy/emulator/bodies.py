@@ -1,4 +1,4 @@
-"""The non-stream answers of the service: app errors, auth errors, WAF pages (spec §4, §7.7)."""
+"""The non-stream answers of the service: app errors, auth errors, WAF pages."""
 
 from __future__ import annotations
 

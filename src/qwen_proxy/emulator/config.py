@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: how auth failures are answered (spec §7.7): 401 ``{"detail"}`` or 200 ``Unauthorized``
+#: how auth failures are answered (clients report both): 401 ``{"detail"}`` or 200 ``Unauthorized``
 AuthErrorForm = Literal["detail", "unauthorized"]
 
 DEFAULT_SECRET = "qwen-proxy-emulator-secret"

@@ -1,4 +1,4 @@
-"""The fixture model list (spec §5.1 item shape) and lookup by id or display name."""
+"""The fixture model list (the real list's item shape) and lookup by id or display name."""
 
 from __future__ import annotations
 

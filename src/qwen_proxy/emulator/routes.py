@@ -1,4 +1,4 @@
-"""The service routes besides completions: chats, models, auth, uploads (spec §1)."""
+"""The service routes besides completions: chats, models, auth, uploads."""
 
 from __future__ import annotations
 

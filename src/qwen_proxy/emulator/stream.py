@@ -1,6 +1,6 @@
 """The completion stream of one reply, as the bytes of each SSE event (pure, no I/O).
 
-Shapes follow spec §3 and §7 to the byte: Python-style ``", "``/``": "`` separators, the odd
+Shapes follow captured real streams to the byte: Python-style ``", "``/``": "`` separators, the odd
 ``response.created`` line with its trailing space, cumulative thinking-summary arrays, usage
 snapshots on typing events, an answer ``finished`` without usage, no ``[DONE]``.
 """
@@ -154,7 +154,7 @@ def thinking_events(reply: Reply, rng: random.Random) -> tuple[list[StreamEvent]
 
 
 def search_event(reply: Reply) -> bytes:
-    """The web_search event of a search-mode reply (spec §7.4)."""
+    """The web_search event of a search-mode reply (named ``web_search``; its phase is a guess)."""
     return _line(
         f'{{"choices": [{{"delta": {{"role": "assistant", "content": "", "name": "web_search"'
         f'{_phase(reply, "web_search")}, "status": "finished", "extra": {{"web_search_info": '
@@ -201,7 +201,7 @@ def build(reply: Reply, rng: random.Random) -> list[StreamEvent]:
 
 
 def error_event(reply: Reply, envelope: str, code: str, request_id: str) -> bytes:
-    """A mid-stream error in either envelope (spec §7.5)."""
+    """A mid-stream error in either envelope (``{"error"}`` or ``{"success": false}``)."""
     details = ERROR_DETAILS.get(code, "Internal error")
     if envelope == "success":
         return _line(

@@ -1,2 +1,2 @@
-"""The upstream: Qwen's web API v2. Pure protocol code (payloads, stream parser, error
-classification) plus the aiohttp client that is the only part doing I/O."""
+"""The upstream: Qwen's web API v2. Pure protocol code here (payloads, headers, stream parser,
+error classes and classification); ``client.py`` makes the calls over ``transport/``."""

@@ -27,7 +27,7 @@ from qwen_proxy.qwen.errors import (
     UpstreamServerError,
 )
 
-# Markers of Alibaba's WAF / captcha page (protocol notes §4.1), matched case-insensitively.
+# Markers of Alibaba's WAF / captcha page (HTML or JSON), matched case-insensitively.
 _WAF_MARKERS = (
     "安全验证",
     "awsc",

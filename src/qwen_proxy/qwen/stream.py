@@ -1,6 +1,6 @@
 """Qwen completion stream: raw SSE bytes in, typed events out (sans-IO, one per response).
 
-Routing follows the protocol notes (§3): ``delta.phase`` ``answer`` (or none) is answer text,
+Routing by ``delta.phase``: ``answer`` (or none) is answer text,
 ``think`` and ``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else
 is skipped. The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
 """

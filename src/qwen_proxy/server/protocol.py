@@ -6,7 +6,7 @@ httptools protocol keeps ~7 KB per open connection (a ``__dict__`` object per co
 per request, three deques from its two ``asyncio.Event`` and its pipeline queue, its parser
 for the whole reply); here a connection is a slotted object whose request parser (httptools)
 is dropped once the request is read, and a request is a slotted ``Exchange`` whose waits are
-single futures. An open stream measured ~4 KB lighter (issue 8's 20 KB target).
+single futures. An open stream measured ~4 KB lighter (the target is 20 KB per stream).
 
 What it does: keep-alive with uvicorn's timeout, ``Expect: 100-continue``, request bodies with
 back-pressure, chunked or Content-Length responses (close-delimited for HTTP/1.0), HEAD,

@@ -1,4 +1,4 @@
-"""Running the gateway under uvicorn (uvloop; connections by ``server_protocol``)."""
+"""Running the gateway under uvicorn (uvloop; connections by ``server.protocol``)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def uvicorn_config(settings: Settings, *, workers: int = 1) -> uvicorn.Config:
         "port": settings.port,
         "loop": "uvloop",
         # uvicorn runs the process; each connection is the gateway's own slotted protocol
-        # (httptools-parsed), ~4 KB lighter per open stream than uvicorn's (server_protocol.py)
+        # (httptools-parsed), ~4 KB lighter per open stream than uvicorn's (server/protocol.py)
         "http": GatewayHttpProtocol,
         "lifespan": "on",
         "access_log": False,
