@@ -6,6 +6,7 @@ restarts (one immediate retry hides it) or goes silent (one socket timeout, then
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -23,6 +24,23 @@ from redis.exceptions import (
 from qwen_proxy.errors import ServiceUnavailable
 
 _T = TypeVar("_T")
+
+log = logging.getLogger("qwen_proxy.redis")
+
+#: (address, what it serves) pairs known to be down: each outage is logged once, not per request
+_down: set[tuple[str, str]] = set()
+
+
+def _went_down(at: str, serving: str, reason: str) -> None:
+    if (at, serving) not in _down:
+        _down.add((at, serving))
+        log.warning("Redis at %s %s; %s answers 503 until it is back", at, reason, serving)
+
+
+def _is_up(at: str, serving: str) -> None:
+    if _down and (at, serving) in _down:
+        _down.discard((at, serving))
+        log.info("Redis at %s answers again; %s is back", at, serving)
 
 
 def connect(
@@ -54,16 +72,19 @@ async def call(op: Callable[[], Awaitable[_T]], *, at: str, serving: str) -> _T:
     """Run Redis work for ``serving`` (e.g. "the conversation store"); an unreachable or
     refusing Redis becomes a 503 ``store_unavailable`` that names the server, not its secrets."""
     try:
-        return await op()
+        result = await op()
     except AuthenticationError as exc:
+        _went_down(at, serving, "refused the credentials")
         raise ServiceUnavailable(
             f"Redis at {at} refused the credentials of {serving}", code="store_unavailable"
         ) from exc
     except (ConnectionError, TimeoutError, OSError) as exc:
+        _went_down(at, serving, "does not answer")
         raise ServiceUnavailable(
             f"Redis at {at} does not answer ({serving} is unavailable)", code="store_unavailable"
         ) from exc
     except InvalidResponse as exc:
+        _went_down(at, serving, "does not speak the Redis protocol")
         raise ServiceUnavailable(
             f"the server at {at} does not speak the Redis protocol ({serving})",
             code="store_unavailable",
@@ -74,3 +95,5 @@ async def call(op: Callable[[], Awaitable[_T]], *, at: str, serving: str) -> _T:
             f"Redis at {at} refused a command of {serving}: {type(exc).__name__}: {exc}",
             code="store_unavailable",
         ) from exc
+    _is_up(at, serving)
+    return result

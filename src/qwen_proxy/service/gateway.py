@@ -108,6 +108,10 @@ class Gateway:
             max_nodes=self.settings.conversation_max_nodes,
             redis_prefix=self.settings.redis_prefix,
         )
+        if self.settings.uses_redis:
+            # a Redis that is down at startup is said once here (redis_client logs it), not
+            # only by the first client's 503
+            await self._store.ping()
         self._service = CompletionService(
             self.settings, self.client, self.catalog, self.pool, self._store
         )
