@@ -82,3 +82,30 @@ def test_cr_lf_split_between_feeds_does_not_produce_extra_payloads() -> None:
     assert decoder.feed(b"data: one\r") == [b"one"]
     assert decoder.feed(b"\ndata: two\r") == [b"two"]
     assert decoder.feed(b"\n\r\n") == []
+
+
+def test_a_line_longer_than_the_limit_is_refused_in_any_split() -> None:
+    from qwen_proxy.qwen.sse import LineTooLong
+
+    def feed_all(decoder: SSELineDecoder, data: bytes, piece: int) -> None:
+        for start in range(0, len(data), piece):
+            decoder.feed(data[start : start + piece])
+
+    for piece in (1, 7, 64, 1000):
+        with pytest.raises(LineTooLong):
+            feed_all(SSELineDecoder(max_line=100), b"data: " + b"x" * 200, piece)
+
+
+def test_a_line_at_the_limit_and_many_lines_in_one_feed_are_fine() -> None:
+    decoder = SSELineDecoder(max_line=100)
+    line = b"data: " + b"y" * 94
+    assert decoder.feed(line[:50]) == []
+    assert decoder.feed(line[50:] + b"\n" + (line + b"\n") * 20) == [b"y" * 94] * 21
+
+
+def test_a_long_line_inside_one_feed_is_refused_too() -> None:
+    from qwen_proxy.qwen.sse import LineTooLong
+
+    decoder = SSELineDecoder(max_line=100)
+    with pytest.raises(LineTooLong):
+        decoder.feed(b"data: a\n" + b"data: " + b"z" * 500 + b"\ndata: b\n")

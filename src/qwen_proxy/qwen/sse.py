@@ -3,37 +3,79 @@
 Qwen never splits a JSON object over several ``data:`` lines, so each data line is dispatched
 as soon as its line end arrives instead of waiting for the blank line that ends the event: the
 client sees every token one round of parsing sooner.
+
+A line is bounded (``max_line``): an upstream that sends one endless line would otherwise grow
+the buffer without limit. Bytes of an unfinished line are kept as a list of pieces and joined
+once, when the line ends, so buffering costs linear time whatever the split.
 """
 
 from __future__ import annotations
+
+#: the longest line accepted: reply events are a few KB, search results a few tens of KB
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """A line grew past the decoder's limit; the stream cannot be trusted further."""
 
 
 class SSELineDecoder:
     """Feed bytes in any split; get back the payload of each complete ``data:`` line."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_max_line", "_pending", "_pending_bytes")
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._max_line = max_line
+        #: pieces of the line that has not ended yet (None when there are none)
+        self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Payloads of the ``data:`` lines completed by ``data`` (stripped, never empty)."""
+        """Payloads of the ``data:`` lines completed by ``data`` (stripped, never empty).
+
+        Raises LineTooLong once a line exceeds the limit.
+        """
         if b"\r" in data:
             # A lone trailing "\r" already ends its line; if "\n" follows in the next feed it
             # only makes an empty line, which is ignored, so normalising per feed is safe.
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = data.rfind(b"\n")
         if end < 0:
-            self._buffer += data
+            self._hold(data)
             return []
-        block = self._buffer + data[:end] if self._buffer else data[:end]
-        self._buffer = data[end + 1 :]
-        return _payloads(block.split(b"\n"))
+        pending = self._pending
+        if pending is not None:
+            first_end = data.find(b"\n")
+            if self._pending_bytes + first_end > self._max_line:
+                raise LineTooLong(self._max_line)
+            pending.append(data[:end])
+            block = b"".join(pending)
+            self._pending = None
+            self._pending_bytes = 0
+        else:
+            block = data[:end]
+        rest = data[end + 1 :]
+        if rest:
+            self._hold(rest)
+        lines = block.split(b"\n")
+        if len(block) > self._max_line and max(map(len, lines)) > self._max_line:
+            raise LineTooLong(self._max_line)
+        return _payloads(lines)
 
     def close(self) -> list[bytes]:
         """Payload of a final line that had no line end (at EOF); resets the decoder."""
-        rest, self._buffer = self._buffer, b""
-        return _payloads([rest]) if rest else []
+        pending, self._pending, self._pending_bytes = self._pending, None, 0
+        return _payloads([b"".join(pending)]) if pending else []
+
+    def _hold(self, piece: bytes) -> None:
+        size = self._pending_bytes + len(piece)
+        if size > self._max_line:
+            raise LineTooLong(self._max_line)
+        if self._pending is None:
+            self._pending = [piece]
+        else:
+            self._pending.append(piece)
+        self._pending_bytes = size
 
 
 def _payloads(lines: list[bytes]) -> list[bytes]:

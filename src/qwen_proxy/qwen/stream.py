@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from qwen_proxy.qwen.classify import classify_error_object
-from qwen_proxy.qwen.errors import EmptyReply, StreamCut, UpstreamError
+from qwen_proxy.qwen.errors import EmptyReply, StreamCut, UpstreamError, UpstreamMalformed
 from qwen_proxy.qwen.events import (
     AnswerDelta,
     Created,
@@ -25,7 +25,7 @@ from qwen_proxy.qwen.events import (
     StreamFailed,
     Usage,
 )
-from qwen_proxy.qwen.sse import SSELineDecoder
+from qwen_proxy.qwen.sse import LineTooLong, SSELineDecoder
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -128,7 +128,19 @@ class QwenStreamParser:
         """Events completed by ``data`` (raw socket bytes, any split)."""
         if self.finished or self.error is not None:
             return []
-        return self._handle(self._decoder.feed(data))
+        try:
+            lines = self._decoder.feed(data)
+        except LineTooLong as exc:
+            events: list[Event] = []
+            self._fail(
+                UpstreamMalformed(
+                    f"The upstream sent a line longer than {exc.args[0]:,} bytes; the reply "
+                    "was abandoned."
+                ),
+                events,
+            )
+            return events
+        return self._handle(lines)
 
     def close(self) -> list[Event]:
         """Events of a last unterminated line, at EOF. Check ``finished`` / ``eof_error()``."""
