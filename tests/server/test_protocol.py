@@ -936,6 +936,8 @@ async def test_two_pipelined_requests_get_the_first_answer_then_a_close() -> Non
         await conn.send(get("/one") + get("/two"))
         response = await read_response(conn.reader)
         assert response.body == b"".join(chunks)
+        # the answer says the connection closes: the client knows to resend the second
+        assert response.header(b"connection") == b"close"
         assert await conn.eof()  # nothing more: no second answer and no 400
         assert served.server.server_state.total_requests == 1
 
@@ -946,6 +948,7 @@ async def test_request_pipelined_behind_a_body_is_not_answered_and_the_body_is_w
         await conn.send(post(b"payload") + post(b"second"))
         response = await read_response(conn.reader)
         assert response.body == b"payload"
+        assert response.header(b"connection") == b"close"
         assert await conn.eof()
 
 
@@ -1101,3 +1104,56 @@ def test_app_errors_are_logged_with_their_traceback(caplog: pytest.LogCaptureFix
     assert record.getMessage() == "Exception in ASGI application"
     assert record.exc_info is not None
     assert "the cause" in str(record.exc_info[1])
+
+
+# --- bounds on the request head ------------------------------------------------------------
+
+
+@on_uvloop
+async def test_a_head_over_64_kib_is_refused_with_431_before_the_app_runs() -> None:
+    calls: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(scope)
+        await hello(scope, receive, send)
+
+    async with serving(app) as served, connect(served.port) as conn:
+        filler = b"".join(b"x-fill-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
+        await conn.send(b"GET / HTTP/1.1\r\nhost: x\r\n" + filler + b"\r\n")
+        response = await read_response(conn.reader)
+        assert response.status == 431
+        assert await conn.eof()
+    assert calls == []
+
+
+@on_uvloop
+async def test_one_huge_header_value_in_small_pieces_is_cut_at_the_bound() -> None:
+    async with serving(hello) as served, connect(served.port) as conn:
+        await conn.send(b"GET / HTTP/1.1\r\nx-huge: ")
+        for _ in range(100):  # 1 MiB in 10 KiB pieces; the server stops at 64 KiB
+            try:
+                await conn.send(b"v" * 10240)
+            except (ConnectionError, OSError):
+                break
+        response = await read_response(conn.reader)
+        assert response.status == 431
+
+
+@on_uvloop
+async def test_more_than_100_headers_get_431() -> None:
+    async with serving(hello) as served, connect(served.port) as conn:
+        many = b"".join(b"x-h%d: 1\r\n" % i for i in range(101))
+        await conn.send(b"GET / HTTP/1.1\r\n" + many + b"\r\n")
+        assert (await read_response(conn.reader)).status == 431
+
+
+@on_uvloop
+async def test_a_target_over_8_kib_gets_414_and_a_long_body_is_still_fine() -> None:
+    async with serving(echo) as served:
+        async with connect(served.port) as conn:
+            await conn.send(get("/" + "a" * 9000))
+            assert (await read_response(conn.reader)).status == 414
+        async with connect(served.port) as conn:
+            await conn.send(post(b"b" * 200_000, "/" + "a" * 8000))
+            response = await read_response(conn.reader)
+            assert (response.status, len(response.body)) == (200, 200_000)

@@ -29,11 +29,28 @@ log = logging.getLogger("uvicorn.error")
 
 #: request body bytes buffered before reading from the client pauses
 HIGH_WATER = 64 * 1024
+#: bounds on a request head, checked before anything else (authentication included): a head
+#: larger than this is refused with 431, a longer target with 414; no parse grows past them
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
+MAX_URL_BYTES = 8 * 1024
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
 class _Pipelined(Exception):
     """Raised from a parser callback to stop at a pipelined request."""
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the head passed a bound (the status says which)."""
+
+    def __init__(self, status: int, text: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.text = text
+
+
+_HEAD_TOO_LARGE = (431, b"Request header fields too large.")
 
 
 class GatewayHttpProtocol(asyncio.Protocol):
@@ -46,6 +63,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         "_discarding",
         "_drain_waiter",
         "_exchange",
+        "_head_left",
         "_headers",
         "_keep_alive_timer",
         "_loop",
@@ -84,6 +102,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._scope: dict[str, Any] | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._url = b""
+        #: bytes a request head may still take (None once the head is complete)
+        self._head_left: int | None = None
         self._server: tuple[str, int] | None = None
         self._client: tuple[str, int] | None = None
         self._keep_alive_timer: asyncio.TimerHandle | None = None
@@ -124,19 +144,43 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return  # the rest of a request body nobody reads (see response_complete)
         exchange = self._exchange
         if exchange is not None and not exchange.complete and self._parser is None:
-            # a second request before this one's response: not queued (see the module doc)
+            # a second request before this one's response: not queued (see the module doc);
+            # the response says the connection closes, so the client knows to resend
             self._pipelined = True
+            exchange.close_after()
             self.pause_reading()
             return
         if self._parser is None:
             self._parser = httptools.HttpRequestParser(self)
+            self._head_left = MAX_HEAD_BYTES
+        left = self._head_left
+        if left is not None and len(data) > left:
+            # only the head's allowance goes to the parser: a huge head is never parsed
+            self._feed(data[:left])
+            if self._head_left is not None and self._parser is not None:
+                self._reject(*_HEAD_TOO_LARGE, drain=True)
+                return
+            data = data[left:]
+            if not data or self._parser is None or self.transport is None:
+                return
+        elif left is not None:
+            self._head_left = left - len(data)
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        parser = self._parser
+        assert parser is not None
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # no upgrades here: the request is served as plain HTTP
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
             if self._pipelined:
                 return  # stopped on purpose at a pipelined request
+            cause = exc.__context__
+            if isinstance(cause, _HeadTooLarge):
+                self._reject(cause.status, cause.text, drain=True)
+                return
             self._reject(400, b"Invalid HTTP request received.")
 
     def pause_writing(self) -> None:
@@ -155,6 +199,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if exchange is not None and not exchange.complete:
             # a second request in the same bytes as this one's: stop parsing (module doc)
             self._pipelined = True
+            exchange.close_after()
             self.pause_reading()
             raise _Pipelined
         self._url = b""
@@ -162,11 +207,16 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            raise _HeadTooLarge(414, b"Request target too long.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._headers) >= MAX_HEADERS:
+            raise _HeadTooLarge(431, b"Too many request header fields.")
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._head_left = None
         self._cancel_keep_alive()
         parser = self._parser
         assert parser is not None
@@ -310,7 +360,10 @@ class GatewayHttpProtocol(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
 
-    def _reject(self, status: int, text: bytes) -> None:
+    def _reject(self, status: int, text: bytes, *, drain: bool = False) -> None:
+        """Answer ``status`` and end the connection; ``drain`` reads and drops what the client
+        is still sending first (a client mid-way through a huge head still gets the answer,
+        where an immediate close would reset the connection under it)."""
         transport = self.transport
         if transport is None:
             return
@@ -326,7 +379,15 @@ class GatewayHttpProtocol(asyncio.Protocol):
         head.append(b"content-type: text/plain; charset=utf-8\r\n")
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text))
         transport.write(b"".join(head) + text)
-        transport.close()
+        if not drain or not transport.can_write_eof():
+            transport.close()
+            return
+        self._parser = None
+        self._discarding = True
+        self._cancel_keep_alive()
+        transport.write_eof()
+        self.resume_reading()
+        self._keep_alive_timer = self._loop.call_later(self._timeout_keep_alive, transport.close)
 
     def _arm_keep_alive(self) -> None:
         self._cancel_keep_alive()
