@@ -201,3 +201,23 @@ async def test_open_store_hands_redis_urls_to_the_redis_store(tmp_path: Path) ->
 def test_open_store_rejects_unknown_kinds_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory"):
         open_store("postgres://x", data_dir=tmp_path, ttl=TTL, max_nodes=10)
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    async def write_one() -> dict[str, str]:
+        store = open_store("sqlite", data_dir=tmp_path, ttl=TTL, max_nodes=10)
+        await store.put(node("k", used=time.time()))
+        modes = file_modes(tmp_path)
+        await store.close()
+        return modes
+
+    modes = asyncio.run(write_one())
+    assert "conversations.sqlite3-wal" in modes
+    assert set(modes.values()) == {"0o600"}, modes
+
+
+def file_modes(directory: Path) -> dict[str, str]:
+    return {
+        path.name: oct(path.stat().st_mode & 0o777)
+        for path in directory.glob("conversations.sqlite3*")
+    }
