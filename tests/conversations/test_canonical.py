@@ -101,9 +101,15 @@ def test_keys_are_hex_and_the_tenant_id_hides_the_client_key() -> None:
     key = node_key(prefix_digests("t", [user("x")])[0])
     assert len(key) == 32
     int(key, 16)
-    tenant = tenant_id("sk-secret-123")
+    secret = b"s" * 64
+    tenant = tenant_id("sk-secret-123", secret)
     assert "sk-secret-123" not in tenant
-    assert tenant == tenant_id("sk-secret-123") != tenant_id("sk-other")
+    assert tenant == tenant_id("sk-secret-123", secret) != tenant_id("sk-other", secret)
+
+
+def test_tenant_names_depend_on_the_installation_secret() -> None:
+    # without the secret, a stolen store's tenant names cannot be matched to guessed keys
+    assert tenant_id("sk-1", b"a" * 64) != tenant_id("sk-1", b"b" * 64)
 
 
 _turns = st.lists(

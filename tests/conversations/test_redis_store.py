@@ -492,3 +492,15 @@ async def test_a_server_that_is_not_redis_gives_a_clear_503() -> None:
     finally:
         await store.close()
         server.close()
+
+
+async def test_instances_sharing_a_redis_share_one_tenant_secret(redis_url: str) -> None:
+    prefix = f"test-secret-{time.time_ns()}:"
+    one = RedisStore(redis_url, ttl=60, max_nodes=10, prefix=prefix)
+    two = RedisStore(redis_url, ttl=60, max_nodes=10, prefix=prefix)
+    try:
+        first = await one.shared_secret(b"a" * 64)
+        assert await two.shared_secret(b"b" * 64) == first == b"a" * 64
+    finally:
+        await one.close()
+        await two.close()

@@ -23,7 +23,6 @@ from qwen_proxy.api.responses import (
     send_json,
 )
 from qwen_proxy.config import Settings
-from qwen_proxy.conversations.canonical import tenant_id
 from qwen_proxy.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -165,7 +164,7 @@ class App:
         supplied = key.strip().encode()
         if not any(hmac.compare_digest(supplied, known) for known in self._keys):
             raise AuthenticationFailed("Incorrect API key provided.")
-        return tenant_id(supplied.decode())
+        return self.gateway.tenant_of(supplied.decode())
 
     def _authenticate_admin(self, scope: Scope) -> None:
         """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""

@@ -115,8 +115,12 @@ def node_key(digest: bytes) -> str:
     return digest.hex()
 
 
-def tenant_id(client_key: str) -> str:
-    """A stable tenant name for a client API key; the raw key never reaches a store."""
+def tenant_id(client_key: str, secret: bytes) -> str:
+    """A stable tenant name for a client API key; the raw key never reaches a store.
+
+    Keyed by the installation's secret (``tenants.load_secret``): a stolen store does not let
+    anyone test guessed client keys offline against its tenant names.
+    """
     return hashlib.blake2b(
-        b"qwen-proxy/tenant\x00" + client_key.encode(), digest_size=12
+        client_key.encode(), key=secret, person=b"qp-tenant", digest_size=12
     ).hexdigest()

@@ -154,6 +154,18 @@ class RedisStore:
         self._touch_script = self._client.register_script(_TOUCH)
         self._purge_script = self._client.register_script(_PURGE)
 
+    async def shared_secret(self, candidate: bytes) -> bytes:
+        """The installation's secret kept in Redis: ``candidate`` unless one is stored already
+        (the first instance to start sets it; the others read the same)."""
+        key = f"{self.prefix}tenant-secret"
+
+        async def set_or_get() -> bytes:
+            await self._client.set(key, candidate, nx=True)
+            stored = cast("bytes | None", await self._client.get(key))
+            return stored if stored is not None else candidate
+
+        return await self._call(set_or_get)
+
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T:
         """Run one Redis operation, turning an unreachable Redis into ServiceUnavailable."""
         return await redis_client.call(op, at=self.where, serving="the conversation store")

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.config import Settings
-from qwen_proxy.conversations import open_store
+from qwen_proxy.conversations import open_store, tenant_id
+from qwen_proxy.conversations.redis import RedisStore
 from qwen_proxy.conversations.store import ConversationStore
+from qwen_proxy.conversations.tenants import load_secret, new_secret
 from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
@@ -76,6 +78,7 @@ class Gateway:
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
         self._store: ConversationStore | None = None
+        self._tenant_secret: bytes | None = None
         self._service: CompletionService | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -108,16 +111,47 @@ class Gateway:
             max_nodes=self.settings.conversation_max_nodes,
             redis_prefix=self.settings.redis_prefix,
         )
-        if self.settings.uses_redis:
-            # a Redis that is down at startup is said once here (redis_client logs it), not
-            # only by the first client's 503
-            await self._store.ping()
+        if not await self._load_tenant_secret():
+            # Redis is down (redis_client logged it once): requests answer 503 meanwhile
+            self._tasks.append(
+                asyncio.create_task(self._retry_tenant_secret(), name="tenant-secret")
+            )
         self._service = CompletionService(
             self.settings, self.client, self.catalog, self.pool, self._store
         )
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
         self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))
         self._tasks.append(asyncio.create_task(self._follow_accounts_file(), name="accounts-file"))
+
+    def tenant_of(self, client_key: str) -> str:
+        """The tenant a client key's conversations belong to (keyed by the installation)."""
+        if self._tenant_secret is None:
+            raise ServiceUnavailable(
+                "The conversation store is unavailable (Redis does not answer).",
+                code="store_unavailable",
+            )
+        return tenant_id(client_key, self._tenant_secret)
+
+    async def _load_tenant_secret(self) -> bool:
+        """Read (or make) the installation's secret; False while a Redis store is down."""
+        store = self._store
+        if isinstance(store, RedisStore):
+            try:
+                self._tenant_secret = await store.shared_secret(new_secret())
+            except ServiceUnavailable:
+                return False
+        elif self.settings.store == "memory":
+            self._tenant_secret = new_secret()  # the conversations die with the process too
+        else:
+            self._tenant_secret = load_secret(self.settings.data_dir)
+        return True
+
+    async def _retry_tenant_secret(self) -> None:
+        """Until Redis answers: nothing else signals its return, so ask once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            if await self._load_tenant_secret():
+                return
 
     async def stop(self) -> None:
         """Close everything ``start`` opened."""
