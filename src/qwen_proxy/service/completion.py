@@ -36,7 +36,6 @@ from qwen_proxy.qwen.errors import (
     EmptyReply,
     ParentNotFound,
     StreamCut,
-    UpstreamCaptcha,
     UpstreamError,
 )
 from qwen_proxy.qwen.events import (
@@ -47,6 +46,7 @@ from qwen_proxy.qwen.events import (
 )
 from qwen_proxy.qwen.payloads import completion_body
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
+from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 
 log = logging.getLogger("qwen_proxy.service.completion")
 
@@ -67,22 +67,6 @@ class Plan:
     def owner(self) -> str | None:
         """The account that owns the continued chat."""
         return self.node.account if self.node is not None else None
-
-
-def outcome_for(error: UpstreamError) -> Outcome:
-    """What an upstream error means for the account that got it."""
-    fault = error.account_fault
-    if fault == "auth":
-        return Outcome.auth()
-    if fault == "rate_limit":
-        return Outcome.rate_limit(error.retry_after)
-    if fault == "captcha":
-        return Outcome.captcha(error.verify_url if isinstance(error, UpstreamCaptcha) else None)
-    if fault == "empty":
-        return Outcome.empty()
-    if fault == "transient":
-        return Outcome.transient()
-    return Outcome.ok()
 
 
 class Reply:
@@ -326,7 +310,7 @@ class CompletionService:
                         continue
                     excluded.add(lease.name)
                     continue
-                if error.account_fault in ("auth", "rate_limit", "captcha"):
+                if rules_out_account(error):
                     excluded.add(lease.name)
                     if plan.node is not None:
                         plan = self.new_chat_plan(request.messages, plan.history)

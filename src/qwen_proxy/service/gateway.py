@@ -16,8 +16,9 @@ from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
-from qwen_proxy.service.completion import CompletionService, outcome_for
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.models import ModelCatalog
+from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 
 if TYPE_CHECKING:
     from qwen_proxy.accounts.redis_state import RedisStateStore
@@ -190,7 +191,7 @@ class Gateway:
             except UpstreamError as error:
                 # an expired token or a captcha on the model list says as much about the account
                 await lease.release(outcome_for(error))
-                if error.account_fault not in ("auth", "captcha", "rate_limit"):
+                if not rules_out_account(error):
                     raise
                 failed.add(lease.name)
                 continue
