@@ -116,7 +116,6 @@ async def cancel_before_the_first_text(h: Harness) -> None:
         await task
 
 
-@pytest.mark.xfail(reason="a hang-up still releases the account as a success", strict=True)
 @pytest.mark.parametrize(
     "hang_up",
     [close_after_the_first_text, cancel_while_the_reply_streams, cancel_before_the_first_text],

@@ -155,7 +155,9 @@ class Reply:
             await self._close(outcome_for(error))
             raise
         except BaseException:
-            await self._close(Outcome.ok())
+            # the client went away (cancelled) or our side failed: nothing to learn about
+            # the account, and a success would wrongly clear its strikes
+            await self._close(Outcome.abandoned())
             raise
 
     def _scan(self, batch: list[Event]) -> list[Event]:
@@ -214,8 +216,9 @@ class Reply:
                 log.warning("could not release account %s: %s", self.lease.name, error.message)
 
     async def aclose(self) -> None:
-        """Give up the reply (a limit cut it, the client went away): nothing is recorded."""
-        await self._close(Outcome.ok())
+        """Give up the reply (a limit cut it, the client went away): nothing is recorded, and
+        the account is released as abandoned (a no-op once the reply completed)."""
+        await self._close(Outcome.abandoned())
 
 
 class CompletionService:
@@ -324,7 +327,8 @@ class CompletionService:
                     raise
                 await asyncio.sleep(self._backoff(failures))
             except BaseException:
-                await lease.release(Outcome.ok())
+                # cancelled (the client hung up) before the first text: neutral for the account
+                await lease.release(Outcome.abandoned())
                 raise
 
     async def _attempt(
