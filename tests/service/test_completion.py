@@ -11,16 +11,20 @@ import pytest
 from qwen_proxy.accounts import AccountPool, ManualClock, NoAccountAvailable
 from qwen_proxy.messages import ChatMessage, ChatRequest
 from qwen_proxy.qwen.errors import (
+    ChatInProgress,
     ContentFiltered,
     EmptyReply,
     ParentNotFound,
     StreamCut,
     UpstreamAuthFailed,
     UpstreamCaptcha,
+    UpstreamConnectionError,
     UpstreamRateLimited,
+    UpstreamServerError,
 )
 from qwen_proxy.qwen.events import AnswerDelta
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.retry import BUSY_CHAT_WAITS, RetryPolicy
 from service_support import (
     HANG,
     MODEL,
@@ -29,6 +33,7 @@ from service_support import (
     Empty,
     Fail,
     FakeUpstream,
+    Sleeps,
     answer,
     catalog,
     error_envelope,
@@ -55,18 +60,27 @@ def ask(*texts: str) -> ChatRequest:
 class Harness:
     """A service over a fake upstream, an account pool and a memory store on one clock."""
 
-    def __init__(self, names: str = "a", **settings: Any) -> None:
+    def __init__(self, names: str = "a", **options: Any) -> None:
         self.clock = ManualClock()
         self.upstream = FakeUpstream()
         self.pool: AccountPool = service_pool(self.clock, names)
         self.store = memory_store(self.clock)
+        self.sleeps = Sleeps()
+        settings = fake_settings(**options)
         self.service = CompletionService(
-            fake_settings(**settings),
-            self.upstream,  # type: ignore[arg-type]
+            settings,
+            self.upstream,
             catalog(),
             self.pool,
             self.store,
             clock=self.clock.wall,
+            sleep=self.sleeps,
+            policy=RetryPolicy(
+                retries=settings.retries,
+                backoff_base=settings.backoff_base,
+                backoff_max=settings.backoff_max,
+                jitter=lambda: 1.0,
+            ),
         )
 
     async def rest(self) -> float:
@@ -340,3 +354,42 @@ async def test_no_account_at_all_is_the_pools_refusal() -> None:
     h = Harness("")
     with pytest.raises(NoAccountAvailable):
         await h.service.open(ask("hi"), TENANT)
+
+
+async def test_a_busy_continued_chat_is_waited_for_then_forked_into_a_folded_chat() -> None:
+    h = Harness()
+    request = await continued(h)
+    h.upstream.then(*[Fail(ChatInProgress())] * 4)
+    await read_all(await h.service.open(request, TENANT))
+    busy, forked = h.upstream.calls[1:5], h.upstream.calls[5]
+    assert {call.chat_id for call in busy} == {h.upstream.calls[0].chat_id}
+    assert h.sleeps.waits == list(BUSY_CHAT_WAITS)
+    assert forked.parent_id is None
+    assert forked.chat_id != h.upstream.calls[0].chat_id
+
+
+async def test_a_busy_chat_that_frees_up_is_continued() -> None:
+    h = Harness()
+    request = await continued(h)
+    h.upstream.then(Fail(ChatInProgress()))
+    await read_all(await h.service.open(request, TENANT))
+    assert h.sleeps.waits == [BUSY_CHAT_WAITS[0]]
+    assert h.upstream.calls[-1].parent_id == "response-2"
+
+
+async def test_transient_failures_back_off_then_give_up_telling_the_client_not_to_retry() -> None:
+    h = Harness(retries=2, backoff_base=0.25)
+    h.upstream.then(*[Fail(UpstreamServerError())] * 3)
+    with pytest.raises(UpstreamServerError) as caught:
+        await h.service.open(ask("hi"), TENANT)
+    assert caught.value.should_retry is False
+    assert h.sleeps.waits == [0.25, 0.5]
+    assert len(h.upstream.calls) == 3
+    assert h.pool.snapshot()[0].in_flight == 0
+
+
+async def test_a_transient_failure_then_an_answer_is_transparent() -> None:
+    h = Harness()
+    h.upstream.then(Fail(UpstreamConnectionError()))
+    assert await read_all(await h.service.open(ask("hi"), TENANT)) == "ok"
+    assert h.sleeps.waits == [0.25]

@@ -28,8 +28,9 @@ from qwen_proxy.errors import GatewayError
 from qwen_proxy.messages import ChatRequest
 from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
-from qwen_proxy.service.completion import CompletionService, Reply
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.limits import ReplyLimiter, limiter_for
+from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
 
