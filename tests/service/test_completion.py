@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from qwen_proxy.accounts import AccountPool, ManualClock, NoAccountAvailable
-from qwen_proxy.messages import ChatMessage, ChatRequest
+from qwen_proxy.messages import ChatMessage, CompletionRequest
 from qwen_proxy.qwen.errors import (
     ChatInProgress,
     ContentFiltered,
@@ -47,14 +47,14 @@ pytestmark = pytest.mark.unit
 TENANT = "tenant"
 
 
-def ask(*texts: str) -> ChatRequest:
+def ask(*texts: str) -> CompletionRequest:
     """A request whose history alternates user and assistant turns, ending with a user turn."""
     roles = ("user", "assistant")
     messages = tuple(
         ChatMessage(role=roles[i % 2], text=text)  # type: ignore[arg-type]
         for i, text in enumerate(texts)
     )
-    return ChatRequest(model=MODEL, messages=messages)
+    return CompletionRequest(model=MODEL, messages=messages)
 
 
 class Harness:
@@ -231,21 +231,21 @@ async def test_content_filtered_before_any_text_is_not_retried() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "flags", "thinking"),
+    ("model", "asked", "thinking"),
     [
-        (MODEL, {}, False),
-        (MODEL + "-thinking", {}, True),
-        (MODEL, {"enable_thinking": True}, True),
-        (MODEL, {"reasoning_effort": "high"}, True),
-        (MODEL, {"reasoning_effort": "low"}, False),
-        (MODEL + "-fast", {"enable_thinking": True}, False),
+        (MODEL, None, False),
+        (MODEL + "-thinking", None, True),
+        (MODEL, True, True),
+        (MODEL, False, False),
+        (MODEL + "-fast", True, False),
+        (MODEL + "-thinking", False, True),
     ],
 )
 async def test_thinking_follows_the_model_suffix_then_the_request(
-    model: str, flags: dict[str, Any], thinking: bool
+    model: str, asked: bool | None, thinking: bool
 ) -> None:
     h = Harness()
-    request = ChatRequest(model=model, messages=ask("hi").messages, **flags)
+    request = CompletionRequest(model=model, messages=ask("hi").messages, thinking=asked)
     await read_all(await h.service.open(request, TENANT))
     assert h.upstream.calls[0].thinking is thinking
 
@@ -253,7 +253,7 @@ async def test_thinking_follows_the_model_suffix_then_the_request(
 # --- what failed before the first text --------------------------------------------------------
 
 
-async def continued(h: Harness) -> ChatRequest:
+async def continued(h: Harness) -> CompletionRequest:
     """Hold one exchange, so the next request continues a known chat; returns that request."""
     await read_all(await h.service.open(ask("I am Ada."), TENANT))
     return ask("I am Ada.", "ok", "Who am I?")

@@ -5,33 +5,31 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from qwen_proxy.messages import ChatRequest
+from qwen_proxy.messages import CompletionRequest
 from qwen_proxy.qwen.payloads import completion_body
 from qwen_proxy.service.models import ResolvedModel
 from qwen_proxy.service.plan import Plan
 
 
-def thinking_for(request: ChatRequest, model: ResolvedModel) -> bool:
+def thinking_for(request: CompletionRequest, model: ResolvedModel) -> bool:
     """Thinking on or off: a thinking-only model, then the model name's suffix, then the
     request's choice; off when nothing asks for it."""
     if model.upstream.thinking_only:
         return True
     if model.thinking is not None:
         return model.thinking
-    if request.enable_thinking is not None:
-        return request.enable_thinking
-    if request.reasoning_effort is not None:
-        return request.reasoning_effort in ("medium", "high", "xhigh")
+    if request.thinking is not None:
+        return request.thinking
     return False
 
 
-def chat_type(request: ChatRequest, model: ResolvedModel) -> str:
+def chat_type(request: CompletionRequest, model: ResolvedModel) -> str:
     """The upstream chat type: "search" when the model name or the request asks for the web."""
     return "search" if model.search or request.web_search else "t2t"
 
 
 def attempt_body(
-    request: ChatRequest,
+    request: CompletionRequest,
     model: ResolvedModel,
     plan: Plan,
     *,

@@ -21,8 +21,7 @@ from qwen_proxy.accounts import (
 )
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.store import ConversationStore
-from qwen_proxy.errors import InvalidRequest
-from qwen_proxy.messages import ChatRequest
+from qwen_proxy.messages import CompletionRequest
 from qwen_proxy.qwen.errors import UpstreamError
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
@@ -68,9 +67,8 @@ class CompletionService:
         #: continued chats whose empty reply was recovered by a folded new chat
         self.empty_continuations_recovered = 0
 
-    async def open(self, request: ChatRequest, tenant: str) -> Reply:
+    async def open(self, request: CompletionRequest, tenant: str) -> Reply:
         """Start the reply; returns once its first content is in hand, or raises GatewayError."""
-        check_supported(request)
         model = await self.catalog.resolve(request.model)
         plan = await plans.plan_request(self.store, tenant, request.messages)
         thinking = thinking_for(request, model)
@@ -100,7 +98,7 @@ class CompletionService:
             tried = decision.attempts
             plan = await self._follow(decision, plan, request)
 
-    async def _follow(self, decision: Decision, plan: Plan, request: ChatRequest) -> Plan:
+    async def _follow(self, decision: Decision, plan: Plan, request: CompletionRequest) -> Plan:
         """Carry out a decision: forget a lost node, raise, wait; the plan of the next attempt."""
         if decision.forget and plan.node is not None:
             log.info("chat %s lost its parent upstream; folding", plan.node.chat_id)
@@ -121,7 +119,7 @@ class CompletionService:
 
     async def _attempt(
         self,
-        request: ChatRequest,
+        request: CompletionRequest,
         tenant: str,
         model: ResolvedModel,
         plan: Plan,
@@ -167,28 +165,3 @@ class CompletionService:
             stream=stream,
             first=first,
         )
-
-
-def check_supported(request: ChatRequest) -> None:
-    """Refuse, clearly, what the gateway cannot serve yet (never drop it silently)."""
-    needs_tools = bool(request.tools) and request.tool_choice != "none"
-    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.messages):
-        raise InvalidRequest(
-            "Tool calling is not supported by this gateway yet; send the request without "
-            "'tools' (or with tool_choice 'none') and without tool messages.",
-            param="tools",
-            code="tools_not_supported",
-        )
-    if request.n != 1:
-        raise InvalidRequest(
-            "Only n=1 is supported: the upstream produces one answer per request.",
-            param="n",
-            code="unsupported_value",
-        )
-    for image in request.messages[-1].images:
-        if not image.url.startswith(("http://", "https://")):
-            raise InvalidRequest(
-                "Only http(s) image URLs are supported yet; inline data: images are not.",
-                param="messages",
-                code="unsupported_value",
-            )
