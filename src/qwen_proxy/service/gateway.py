@@ -8,7 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
+from qwen_proxy.accounts import AccountPool, Credentials, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store
@@ -186,17 +186,16 @@ class Gateway:
         failed: set[str] = set()
         while True:
             lease = await self.pool.acquire("*models*", exclude=failed)
-            try:
-                models = await self.client.list_models(lease.credentials)
-            except UpstreamError as error:
-                # an expired token or a captcha on the model list says as much about the account
-                await lease.release(outcome_for(error))
-                if not rules_out_account(error):
-                    raise
-                failed.add(lease.name)
-                continue
-            except BaseException:
-                await lease.release(Outcome.transient())
-                raise
-            await lease.release(Outcome.ok())
+            # the lease reports a success on exit, and a cancelled fetch as abandoned
+            async with lease:
+                try:
+                    models = await self.client.list_models(lease.credentials)
+                except UpstreamError as error:
+                    # an expired token or a captcha on the model list says as much about the
+                    # account as on a completion
+                    await lease.release(outcome_for(error))
+                    if not rules_out_account(error):
+                        raise
+                    failed.add(lease.name)
+                    continue
             return list(models)
