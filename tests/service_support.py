@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from accounts_support import pool_on
 from qwen_proxy.accounts import AccountPool, ManualClock
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.memory import MemoryStore
@@ -154,8 +155,10 @@ class FakeUpstream:
 
     async def create_chat(self, cred: Any, model: str, *, chat_type: str = "t2t") -> str:
         """A new chat owned by ``cred``'s account (or the scripted failure)."""
-        if self.steps and isinstance(self.steps[0], Fail) and self.steps[0].at == "new_chat":
-            raise self.steps.popleft().error  # type: ignore[union-attr]
+        step = self.steps[0] if self.steps else None
+        if isinstance(step, Fail) and step.at == "new_chat":
+            self.steps.popleft()
+            raise step.error
         chat_id = self._next_id("chat")
         self.chats[chat_id] = cred.name
         return chat_id
@@ -200,9 +203,8 @@ def fake_settings(**overrides: Any) -> Settings:
 
 
 def service_pool(clock: ManualClock, names: str = "a", **options: Any) -> AccountPool:
-    """An account pool on ``clock`` with one account per letter (token ``token-<letter>``)."""
-    from accounts_support import pool_on
-
+    """An account pool on ``clock`` with one account per letter (token ``token-<letter>``);
+    a request that finds no account is refused at once rather than waiting."""
     return pool_on(clock, names, acquire_timeout=0.0, **options)
 
 
