@@ -1,12 +1,16 @@
-"""The gateway's own view of an OpenAI chat request, after validation.
+"""The gateway's internal request: what every API face produces and the service answers.
 
-Frozen dataclasses: they cross module boundaries (api -> conversations -> qwen payloads), so
-they are immutable and typed, never loose dicts.
+Face-neutral: each face (OpenAI chat completions today, Anthropic messages and Responses later)
+validates its own body and maps it onto a ``CompletionRequest``; presentation options (streaming,
+usage chunks, limits the face enforces) stay with the face.
+
+Frozen dataclasses: they cross module boundaries (api -> service -> conversations -> qwen
+payloads), so they are immutable and typed, never loose dicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -44,24 +48,13 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """A validated ``POST /v1/chat/completions`` body."""
+class CompletionRequest:
+    """One completion to run, whichever face it came through."""
 
+    #: the client's model name (suffixes such as ``-thinking`` included)
     model: str
     messages: tuple[ChatMessage, ...]
-    stream: bool = False
-    include_usage: bool = False
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
-    n: int = 1
-    temperature: float | None = None
-    top_p: float | None = None
-    user: str | None = None
-    tools: tuple[dict[str, object], ...] = ()
-    tool_choice: str | dict[str, object] | None = None
-    reasoning_effort: str | None = None
-    enable_thinking: bool | None = None
+    #: reasoning asked on (True) or off (False); None leaves it to the model
+    thinking: bool | None = None
+    #: answer with web search
     web_search: bool = False
-    #: names of accepted parameters the upstream cannot apply (reported to the client)
-    ignored_params: tuple[str, ...] = ()
-    extra: dict[str, object] = field(default_factory=dict)

@@ -83,6 +83,18 @@ async def test_success_resets_the_rate_limit_backoff() -> None:
     assert await rest_seconds(pool, clock) == 60
 
 
+async def test_a_request_given_up_by_its_client_keeps_the_strike_and_counts_nothing() -> None:
+    clock = ManualClock()
+    pool = make_pool(clock)
+    await report(pool, Outcome.rate_limit(None))
+    clock.advance(60)
+    await report(pool, Outcome.abandoned())
+    status = pool.snapshot()[0]
+    assert (status.requests, status.failures, status.in_flight) == (1, 1, 0)
+    await report(pool, Outcome.rate_limit(None))
+    assert await rest_seconds(pool, clock) == 120  # still the second strike in a row
+
+
 async def test_rate_limited_model_does_not_stop_other_models_on_that_account() -> None:
     clock = ManualClock()
     pool = make_pool(clock)

@@ -15,17 +15,17 @@ import orjson
 from qwen_proxy.accounts.credentials import Credentials, mask_email
 from qwen_proxy.accounts.jwt import token_expiry
 from qwen_proxy.qwen.classify import classify_answer
-from qwen_proxy.qwen.errors import UpstreamError
+from qwen_proxy.qwen.errors import AccountFault, UpstreamError
 
 Verify = Callable[[Credentials], Awaitable[dict[str, Any]]]
 
 #: what each kind of failure means for the account, in the word ``check`` prints
 _RESULTS = {
-    "auth": "expired",
-    "captcha": "captcha",
-    "rate_limit": "rate_limited",
-    "transient": "unreachable",
-    "empty": "unreachable",
+    AccountFault.AUTH: "expired",
+    AccountFault.CAPTCHA: "captcha",
+    AccountFault.RATE_LIMIT: "rate_limited",
+    AccountFault.TRANSIENT: "unreachable",
+    AccountFault.EMPTY: "unreachable",
 }
 
 
@@ -63,7 +63,8 @@ async def check_account(verify: Verify, credentials: Credentials) -> CheckResult
             # a 200 JSON that names no user is a gateway answer (the WAF's mtop form, say)
             raise classify_answer(200, "application/json", orjson.dumps(user))
     except UpstreamError as error:
-        result = _RESULTS.get(error.account_fault or "", "error")
+        fault = error.account_fault
+        result = _RESULTS[fault] if fault is not None else "error"
         return CheckResult(
             name,
             result,

@@ -9,8 +9,8 @@ from types import TracebackType
 from qwen_proxy.accounts.credentials import Credentials
 from qwen_proxy.accounts.outcome import Outcome
 
-#: the pool's side of a release: None means "given up by the client, learn nothing"
-Finish = Callable[["Lease", Outcome | None], Awaitable[None]]
+#: the pool's side of a release
+Finish = Callable[["Lease", Outcome], Awaitable[None]]
 
 
 class Lease:
@@ -18,7 +18,7 @@ class Lease:
 
     As an async context manager it releases itself on exit when nothing was reported: as
     "transient" if an exception escapes, as "ok" otherwise; a cancelled request (client gone)
-    only gives its slot back.
+    as "abandoned", which only gives its slot back.
     """
 
     # one per open request
@@ -45,9 +45,6 @@ class Lease:
 
     async def release(self, outcome: Outcome) -> None:
         """Report how the request went and give the slot back."""
-        await self._release(outcome)
-
-    async def _release(self, outcome: Outcome | None) -> None:
         if self._released:
             raise RuntimeError(f"the lease on account {self.name} was already released")
         self._released = True
@@ -66,11 +63,11 @@ class Lease:
         if self._released:
             return
         if exc_type is None:
-            await self._release(Outcome.ok())
+            await self.release(Outcome.ok())
         elif issubclass(exc_type, asyncio.CancelledError | GeneratorExit):
-            await self._release(None)
+            await self.release(Outcome.abandoned())
         else:
-            await self._release(Outcome.transient())
+            await self.release(Outcome.transient())
 
     def __repr__(self) -> str:
         return f"Lease(account={self.name!r}, model={self.model!r}, released={self._released})"

@@ -20,6 +20,8 @@ class OutcomeKind(StrEnum):
     EMPTY = "empty"
     #: network trouble or a 5xx
     TRANSIENT = "transient"
+    #: given up by our side (the client hung up, a limit cut the reply): says nothing
+    ABANDONED = "abandoned"
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,9 @@ class Outcome:
     def transient(cls) -> Outcome:
         """A network failure or a 5xx."""
         return cls(OutcomeKind.TRANSIENT)
+
+    @classmethod
+    def abandoned(cls) -> Outcome:
+        """Given up before the upstream finished, for reasons of our side (the client hung up):
+        the slot is freed and nothing is learned, neither a failure nor a success."""
+        return cls(OutcomeKind.ABANDONED)

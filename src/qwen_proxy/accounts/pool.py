@@ -222,35 +222,31 @@ class AccountPool:
 
     # -- outcomes ----------------------------------------------------------------------
 
-    async def _finish(self, lease: Lease, outcome: Outcome | None) -> None:
+    async def _finish(self, lease: Lease, outcome: Outcome) -> None:
         name = lease.name
         credentials = self._credentials.get(name)
         if credentials is None:
             return  # removed while the request ran
         now = self._clock()
-        if outcome is None:
-            new = await self._store.update(name, lambda s: s.abandoned())
-        else:
-            renewable = self._can_renew(credentials)
-            auth_message = self._auth_message(credentials, renewable)
+        renewable = self._can_renew(credentials)
+        auth_message = self._auth_message(credentials, renewable)
 
-            def change(state: AccountState) -> AccountState:
-                return state.finish(
-                    lease.model,
-                    outcome,
-                    now,
-                    self._policy,
-                    generation=lease.generation,
-                    renewable=renewable,
-                    auth_message=auth_message,
-                )
+        def change(state: AccountState) -> AccountState:
+            return state.finish(
+                lease.model,
+                outcome,
+                now,
+                self._policy,
+                generation=lease.generation,
+                renewable=renewable,
+                auth_message=auth_message,
+            )
 
-            new = await self._store.update(name, change)
+        new = await self._store.update(name, change)
         if new is not None:
             before = self._seen.get(name)
             self._seen[name] = new
-            if outcome is not None:
-                self._log_outcome(name, lease.model, outcome, before, new, now)
+            self._log_outcome(name, lease.model, outcome, before, new, now)
             if new.health is Health.RENEWING:
                 self._schedule_renewal(name)
         self._notify()
@@ -265,7 +261,7 @@ class AccountPool:
         now: float,
     ) -> None:
         kind = outcome.kind
-        if kind is OutcomeKind.OK:
+        if kind in (OutcomeKind.OK, OutcomeKind.ABANDONED):
             return
         changed_health = before is None or before.health is not after.health
         if kind in (OutcomeKind.AUTH, OutcomeKind.CAPTCHA) and changed_health:

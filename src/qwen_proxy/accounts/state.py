@@ -148,6 +148,8 @@ class AccountState:
         credentials replaced meanwhile change nothing.
         """
         kind = outcome.kind
+        if kind is OutcomeKind.ABANDONED:
+            return self.abandoned()
         in_flight, requests = max(0, self.in_flight - 1), self.requests + 1
         if kind is OutcomeKind.OK:
             return self._succeeded(model, in_flight, requests)

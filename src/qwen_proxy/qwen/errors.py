@@ -4,8 +4,8 @@ Each class carries two extra facts for the retry and account logic:
 
 - ``retryable``: safe to try again (possibly on another account) as long as nothing was sent to
   the client yet;
-- ``account_fault``: what the condition says about the account that made the call
-  (``"auth"``, ``"rate_limit"``, ``"captcha"``, ``"empty"``, ``"transient"`` or ``None``).
+- ``account_fault``: what the condition says about the account that made the call, an
+  ``AccountFault`` (auth, rate_limit, captcha, empty, transient) or ``None`` (nothing).
 
 ``qwen.classify`` is the only place that maps upstream answers onto these classes.
 
@@ -34,6 +34,7 @@ i = ``invalid_request_error``, t = ``timeout_error``); "other" = retry on anothe
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
 from qwen_proxy.errors import (
@@ -47,12 +48,27 @@ from qwen_proxy.errors import (
 )
 
 
+class AccountFault(StrEnum):
+    """What an upstream condition says about the account that met it (None: nothing)."""
+
+    #: the token is expired or rejected
+    AUTH = "auth"
+    #: the account reached a usage limit or quota
+    RATE_LIMIT = "rate_limit"
+    #: a firewall page wants a human to verify
+    CAPTCHA = "captcha"
+    #: a reply without content: the upstream's silent throttling
+    EMPTY = "empty"
+    #: network trouble or a server error: says little, unless it repeats
+    TRANSIENT = "transient"
+
+
 class UpstreamError(BadGateway):
     """Base of every upstream condition; ``retryable`` and ``account_fault`` drive retries."""
 
     code = "upstream_error"
     retryable: bool = False
-    account_fault: str | None = None
+    account_fault: AccountFault | None = None
     default_message: ClassVar[str] = "The Qwen upstream answered with an error. Try again later."
 
     def __init__(
@@ -81,7 +97,7 @@ class UpstreamAuthFailed(ServiceUnavailable, UpstreamError):
     type = "upstream_error"
     code = "upstream_auth_failed"
     retryable = True
-    account_fault = "auth"
+    account_fault = AccountFault.AUTH
     default_message = (
         "The Qwen account's session token is expired or invalid. "
         "Sign in to chat.qwen.ai again and update the account's token in the gateway."
@@ -95,7 +111,7 @@ class UpstreamRateLimited(RateLimited, UpstreamError):
     type = "rate_limit_error"
     code = "upstream_rate_limited"
     retryable = True
-    account_fault = "rate_limit"
+    account_fault = AccountFault.RATE_LIMIT
     default_message = (
         "The Qwen account reached its usage limit. Wait before retrying, or add another account."
     )
@@ -108,7 +124,7 @@ class UpstreamCaptcha(ServiceUnavailable, UpstreamError):
     type = "upstream_error"
     code = "upstream_captcha"
     retryable = True
-    account_fault = "captcha"
+    account_fault = AccountFault.CAPTCHA
     default_message = (
         "Qwen's firewall asked for a security verification (captcha) instead of answering. "
         "Open chat.qwen.ai in a browser with this account, complete the check, "
@@ -128,7 +144,7 @@ class UpstreamOverloaded(ServiceUnavailable, UpstreamError):
     type = "upstream_error"
     code = "upstream_overloaded"
     retryable = True
-    account_fault = "transient"
+    account_fault = AccountFault.TRANSIENT
     retry_after = 30.0
     default_message = "Qwen is overloaded right now (the system is crowded). Retry in a minute."
 
@@ -167,7 +183,7 @@ class UpstreamServerError(UpstreamError):
 
     code = "upstream_server_error"
     retryable = True
-    account_fault = "transient"
+    account_fault = AccountFault.TRANSIENT
     default_message = "Qwen had an internal server error. Retry in a moment."
 
 
@@ -176,7 +192,7 @@ class UpstreamConnectionError(UpstreamError):
 
     code = "upstream_connection_error"
     retryable = True
-    account_fault = "transient"
+    account_fault = AccountFault.TRANSIENT
     default_message = "Could not reach Qwen (connection failed). Retry in a moment."
 
 
@@ -187,7 +203,7 @@ class UpstreamTimeout(GatewayTimeout, UpstreamError):
     type = "timeout_error"
     code = "upstream_timeout"
     retryable = True
-    account_fault = "transient"
+    account_fault = AccountFault.TRANSIENT
     default_message = "Qwen did not answer in time. Retry in a moment."
 
 
@@ -196,7 +212,7 @@ class EmptyReply(UpstreamError):
 
     code = "upstream_empty_reply"
     retryable = True
-    account_fault = "empty"
+    account_fault = AccountFault.EMPTY
     default_message = (
         "Qwen ended the reply without any content (the account is probably being throttled). "
         "Retry later or add another account."
@@ -208,7 +224,7 @@ class StreamCut(UpstreamError):
 
     code = "upstream_stream_cut"
     retryable = True
-    account_fault = "transient"
+    account_fault = AccountFault.TRANSIENT
     default_message = "The connection to Qwen ended before the reply was complete. Retry."
 
 
@@ -230,7 +246,7 @@ class QuotaExceeded(RateLimited, UpstreamError):
     type = "rate_limit_error"
     code = "upstream_quota_exceeded"
     retryable = True
-    account_fault = "rate_limit"
+    account_fault = AccountFault.RATE_LIMIT
     default_message = "The Qwen account's quota is used up. Retry later or add another account."
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from qwen_proxy.accounts import AccountPool, Credentials, Outcome, accounts_path
+from qwen_proxy.accounts import AccountPool, Credentials, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store, tenant_id
@@ -18,8 +18,9 @@ from qwen_proxy.conversations.tenants import load_secret, new_secret
 from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
-from qwen_proxy.service.completion import CompletionService, outcome_for
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.models import ModelCatalog
+from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 
 if TYPE_CHECKING:
     from qwen_proxy.accounts.redis_state import RedisStateStore
@@ -223,17 +224,16 @@ class Gateway:
         failed: set[str] = set()
         while True:
             lease = await self.pool.acquire("*models*", exclude=failed)
-            try:
-                models = await self.client.list_models(lease.credentials)
-            except UpstreamError as error:
-                # an expired token or a captcha on the model list says as much about the account
-                await lease.release(outcome_for(error))
-                if error.account_fault not in ("auth", "captcha", "rate_limit"):
-                    raise
-                failed.add(lease.name)
-                continue
-            except BaseException:
-                await lease.release(Outcome.transient())
-                raise
-            await lease.release(Outcome.ok())
+            # the lease reports a success on exit, and a cancelled fetch as abandoned
+            async with lease:
+                try:
+                    models = await self.client.list_models(lease.credentials)
+                except UpstreamError as error:
+                    # an expired token or a captcha on the model list says as much about the
+                    # account as on a completion
+                    await lease.release(outcome_for(error))
+                    if not rules_out_account(error):
+                        raise
+                    failed.add(lease.name)
+                    continue
             return list(models)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qwen_proxy.api.openai.request import OpenAIChatRequest
 from qwen_proxy.api.openai.validation import parse_chat_request
 from qwen_proxy.errors import (
     GatewayError,
@@ -16,7 +17,7 @@ from qwen_proxy.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from qwen_proxy.messages import ChatMessage, ChatRequest, ImagePart, ToolCall
+from qwen_proxy.messages import ChatMessage, ImagePart, ToolCall
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +40,7 @@ def body(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in request.items() if value is not ...}
 
 
-def parse(request: object, content_type: str | None = "application/json") -> ChatRequest:
+def parse(request: object, content_type: str | None = "application/json") -> OpenAIChatRequest:
     """Serialize ``request`` and validate it under a generous size limit."""
     return parse_chat_request(
         orjson.dumps(request), content_type=content_type, max_body_bytes=LIMIT
@@ -532,7 +533,7 @@ def test_malformed_tool_choice_is_named(choice: object, param: str, code: str) -
 
 def test_minimal_request_gets_openais_defaults() -> None:
     request = parse(body())
-    assert request == ChatRequest(
+    assert request == OpenAIChatRequest(
         model="qwen3-max", messages=(ChatMessage(role="user", text="hi"),)
     )
 
@@ -709,7 +710,7 @@ JSON = st.recursive(
 TOP_LEVEL = st.sampled_from(["stream", "stop", "n", "tools", "tool_choice", "temperature"])
 
 
-def outcome(request: object) -> ChatRequest | GatewayError:
+def outcome(request: object) -> OpenAIChatRequest | GatewayError:
     """The parsed request, or the gateway error it was rejected with."""
     try:
         return parse(request)

@@ -14,7 +14,8 @@ import time
 from typing import Any, Literal
 
 from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
-from qwen_proxy.api.openai.validation import parse_chat_request
+from qwen_proxy.api.openai.request import OpenAIChatRequest
+from qwen_proxy.api.openai.validation import check_supported, parse_chat_request
 from qwen_proxy.api.requests import drop_headers, header, read_body
 from qwen_proxy.api.responses import (
     Receive,
@@ -25,11 +26,11 @@ from qwen_proxy.api.responses import (
     send_json,
 )
 from qwen_proxy.errors import GatewayError
-from qwen_proxy.messages import ChatRequest
 from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
-from qwen_proxy.service.completion import CompletionService, Reply
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.limits import ReplyLimiter, limiter_for
+from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
 
@@ -42,7 +43,7 @@ SSE_HEADERS = [
 ]
 
 
-def _info_headers(request: ChatRequest) -> tuple[tuple[bytes, bytes], ...]:
+def _info_headers(request: OpenAIChatRequest) -> tuple[tuple[bytes, bytes], ...]:
     if not request.ignored_params:
         return ()
     return ((b"x-qwen-proxy-ignored-params", ",".join(request.ignored_params).encode()),)
@@ -135,7 +136,7 @@ async def _open(
     try:
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
-        reply = await service.open(request, tenant)
+        reply = await service.open(request.completion(), tenant)
         reasoning: ReasoningMode = (
             "think_tags" if settings.reasoning_output == "think_tags" else "field"
         )
@@ -161,14 +162,18 @@ async def _open(
     return None
 
 
-async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> ChatRequest:
+async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> OpenAIChatRequest:
     body = await read_body(receive, scope, max_body_bytes)
-    return parse_chat_request(
+    request = parse_chat_request(
         body, content_type=header(scope, b"content-type"), max_body_bytes=max_body_bytes
     )
+    check_supported(request)
+    return request
 
 
-async def _whole(reply: Reply, request: ChatRequest, reasoning: ReasoningMode, send: Send) -> None:
+async def _whole(
+    reply: Reply, request: OpenAIChatRequest, reasoning: ReasoningMode, send: Send
+) -> None:
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)
     finish_reason = "stop"

@@ -1,4 +1,5 @@
-"""Validate a ``POST /v1/chat/completions`` body the way OpenAI does, into a ``ChatRequest``.
+"""Validate a ``POST /v1/chat/completions`` body the way OpenAI does, into an
+``OpenAIChatRequest``; then refuse what the gateway cannot serve yet (``check_supported``).
 
 Errors name the offending parameter with OpenAI's path syntax (``messages[2].content[0].type``)
 and use OpenAI's wording and codes, so clients and their users see familiar messages.
@@ -33,10 +34,10 @@ from qwen_proxy.api.fields import (
     type_error,
 )
 from qwen_proxy.api.openai.message_validation import parse_messages, parse_tool_choice, parse_tools
+from qwen_proxy.api.openai.request import OpenAIChatRequest
 from qwen_proxy.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from qwen_proxy.messages import ChatRequest
 
-__all__ = ["parse_chat_request"]
+__all__ = ["check_supported", "parse_chat_request"]
 
 _INVALID_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -73,7 +74,7 @@ _NO_OP_VALUES: dict[str, tuple[object, ...]] = {
     "response_format": ({"type": "text"},),
     "service_tier": ("auto", "default"),
 }
-# OpenAI parameters without a ChatRequest field; kept in ``extra`` for later stages
+# OpenAI parameters without an OpenAIChatRequest field; kept in ``extra`` for later stages
 _EXTRA_PARAMS = (
     "audio",
     "frequency_penalty",
@@ -94,7 +95,7 @@ _EXTRA_PARAMS = (
 
 def parse_chat_request(
     body: bytes, *, content_type: str | None, max_body_bytes: int
-) -> ChatRequest:
+) -> OpenAIChatRequest:
     """Validate a raw chat completions body; raise the OpenAI-shaped GatewayError for bad input."""
     if len(body) > max_body_bytes:
         raise PayloadTooLarge(
@@ -126,7 +127,7 @@ def _check_content_type(content_type: str | None) -> None:
     )
 
 
-def _chat_request(data: dict[str, object]) -> ChatRequest:
+def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
     model = data.get("model")
     if model is None:
         raise missing("model")
@@ -177,7 +178,7 @@ def _chat_request(data: dict[str, object]) -> ChatRequest:
     tools = parse_tools(data.get("tools"))
     tool_choice = parse_tool_choice(data.get("tool_choice"), tools)
 
-    return ChatRequest(
+    return OpenAIChatRequest(
         model=model,
         messages=messages,
         stream=stream,
@@ -200,6 +201,32 @@ def _chat_request(data: dict[str, object]) -> ChatRequest:
         ),
         extra={name: data[name] for name in _EXTRA_PARAMS if data.get(name) is not None},
     )
+
+
+def check_supported(request: OpenAIChatRequest) -> None:
+    """Refuse, clearly, a valid request the gateway cannot serve yet (never drop it silently)."""
+    needs_tools = bool(request.tools) and request.tool_choice != "none"
+    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.messages):
+        raise InvalidRequest(
+            "Tool calling is not supported by this gateway yet; send the request without "
+            "'tools' (or with tool_choice 'none') and without tool messages.",
+            param="tools",
+            code="tools_not_supported",
+        )
+    if request.n != 1:
+        raise InvalidRequest(
+            "Only n=1 is supported: the upstream produces one answer per request.",
+            param="n",
+            code="unsupported_value",
+        )
+    # only the last message's images are sent as images; earlier ones are folded as text
+    for image in request.messages[-1].images:
+        if not image.url.startswith(("http://", "https://")):
+            raise InvalidRequest(
+                "Only http(s) image URLs are supported yet; inline data: images are not.",
+                param="messages",
+                code="unsupported_value",
+            )
 
 
 # --- other top-level parameters ---------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The upstream request for one attempt: thinking on or off, the chat type, the message body."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from qwen_proxy.messages import CompletionRequest
+from qwen_proxy.qwen.payloads import completion_body
+from qwen_proxy.service.models import ResolvedModel
+from qwen_proxy.service.plan import Plan
+
+
+def thinking_for(request: CompletionRequest, model: ResolvedModel) -> bool:
+    """Thinking on or off: a thinking-only model, then the model name's suffix, then the
+    request's choice; off when nothing asks for it."""
+    if model.upstream.thinking_only:
+        return True
+    if model.thinking is not None:
+        return model.thinking
+    if request.thinking is not None:
+        return request.thinking
+    return False
+
+
+def chat_type(request: CompletionRequest, model: ResolvedModel) -> str:
+    """The upstream chat type: "search" when the model name or the request asks for the web."""
+    return "search" if model.search or request.web_search else "t2t"
+
+
+def attempt_body(
+    request: CompletionRequest,
+    model: ResolvedModel,
+    plan: Plan,
+    *,
+    chat_id: str,
+    thinking: bool,
+    thinking_format: str,
+    now: float,
+) -> dict[str, Any]:
+    """The completion body for ``plan`` in ``chat_id``: the plan's text, the last message's
+    images, and a continued chat's parent."""
+    last = request.messages[-1]
+    content: str | list[dict[str, Any]] = plan.content
+    if last.images:
+        content = [{"type": "text", "text": plan.content}] + [
+            {"type": "image", "image": image.url} for image in last.images
+        ]
+    return completion_body(
+        chat_id=chat_id,
+        model=model.upstream.id,
+        parent_id=plan.node.parent_id if plan.node is not None else None,
+        content=content,
+        fid=str(uuid.uuid4()),
+        child_id=str(uuid.uuid4()),
+        now_s=int(now),
+        chat_type=chat_type(request, model),
+        thinking=thinking,
+        thinking_format=thinking_format,
+    )
