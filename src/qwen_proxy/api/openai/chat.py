@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Literal
+from typing import Any
 
 from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
 from qwen_proxy.api.openai.request import OpenAIChatRequest
@@ -25,6 +25,7 @@ from qwen_proxy.api.responses import (
     send_internal_error,
     send_json,
 )
+from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
@@ -34,7 +35,6 @@ from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
 
-ReasoningMode = Literal["field", "think_tags"]
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -137,9 +137,7 @@ async def _open(
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
         reply = await service.open(request.completion(), tenant)
-        reasoning: ReasoningMode = (
-            "think_tags" if settings.reasoning_output == "think_tags" else "field"
-        )
+        reasoning = settings.reasoning_output
         if not request.stream:
             await _whole(reply, request, reasoning, send)
             return None
@@ -172,7 +170,7 @@ async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> 
 
 
 async def _whole(
-    reply: Reply, request: OpenAIChatRequest, reasoning: ReasoningMode, send: Send
+    reply: Reply, request: OpenAIChatRequest, reasoning: ReasoningOutput, send: Send
 ) -> None:
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)
