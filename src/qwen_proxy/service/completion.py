@@ -74,6 +74,7 @@ class CompletionService:
         thinking = thinking_for(request, model)
         tried = self.policy.start(continued=plan.node is not None)
         excluded: set[str] = set()
+        started = time.monotonic()
         while True:
             try:
                 lease = await self.pool.acquire(
@@ -96,9 +97,11 @@ class CompletionService:
                     await lease.release(Outcome.abandoned())
                     raise
             tried = decision.attempts
-            plan = await self._follow(decision, plan, request)
+            plan = await self._follow(decision, plan, request, started)
 
-    async def _follow(self, decision: Decision, plan: Plan, request: CompletionRequest) -> Plan:
+    async def _follow(
+        self, decision: Decision, plan: Plan, request: CompletionRequest, started: float
+    ) -> Plan:
         """Carry out a decision: forget a lost node, raise, wait; the plan of the next attempt."""
         if decision.forget and plan.node is not None:
             log.info("chat %s lost its parent upstream; folding", plan.node.chat_id)
@@ -108,6 +111,14 @@ class CompletionService:
             assert error is not None  # every give-up names what to raise
             if decision.stop_client_retries:
                 error.should_retry = False
+                # one attempt's own figure ("60 s before the first byte") is not what the
+                # client waited: say the whole of it
+                waited = time.monotonic() - started
+                attempts = decision.attempts.failures
+                error.message = (
+                    f"{error.message} Gave up after {attempts} "
+                    f"attempt{'s' if attempts != 1 else ''} over {waited:.1f} s."
+                )
             raise error
         if decision.why is Why.EMPTY_CONTINUATION:
             self.empty_continuations_recovered += 1
