@@ -78,6 +78,9 @@ class Settings:
     first_byte_timeout: float = 60.0
     #: between two reads once the stream runs (thinking can pause for long)
     idle_timeout: float = 120.0
+    #: from the request to the reply's first content (text, reasoning or sources), all
+    #: attempts together: keep-alive comments or empty events do not stretch it
+    first_content_timeout: float = 180.0
     retries: int = 2
     backoff_base: float = 0.25
     backoff_max: float = 4.0
@@ -136,6 +139,7 @@ class Settings:
             "conversation_max_nodes",
             "connect_timeout",
             "first_byte_timeout",
+            "first_content_timeout",
             "idle_timeout",
             "account_max_concurrent",
             "keep_alive",

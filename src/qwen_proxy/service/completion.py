@@ -22,7 +22,7 @@ from qwen_proxy.accounts import (
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.messages import CompletionRequest
-from qwen_proxy.qwen.errors import UpstreamError
+from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
@@ -68,7 +68,22 @@ class CompletionService:
         self.empty_continuations_recovered = 0
 
     async def open(self, request: CompletionRequest, tenant: str) -> Reply:
-        """Start the reply; returns once its first content is in hand, or raises GatewayError."""
+        """Start the reply; returns once its first content is in hand, or raises GatewayError.
+
+        The first content must come within ``first_content_timeout`` seconds, however many
+        attempts it takes and whatever the upstream sends meanwhile (comments, empty events).
+        """
+        limit = self.settings.first_content_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._open(request, tenant)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"Qwen sent no content within {limit:g} s (QWEN_PROXY_FIRST_CONTENT_TIMEOUT). "
+                "Retry in a moment."
+            ) from None
+
+    async def _open(self, request: CompletionRequest, tenant: str) -> Reply:
         model = await self.catalog.resolve(request.model)
         plan = await plans.plan_request(self.store, tenant, request.messages)
         thinking = thinking_for(request, model)
