@@ -352,3 +352,25 @@ def test_arguments_come_out_as_a_json_object_text() -> None:
     reply = '<qp:call>{"name": "read_file", "arguments": {"path": "ü.py", "limit": "3"}}</qp:call>'
     ((_, arguments),) = sieve_text(reply).calls
     assert json.loads(arguments) == {"path": "ü.py", "limit": 3}
+
+
+def test_an_extra_closing_brace_after_the_call_is_forgiven() -> None:
+    reply = '<qp:call>{"name": "read_file", "arguments": {"path": "a.py"}}}</qp:call>\nDone.'
+    outcome = sieve_text(reply)
+    assert outcome.calls == [READ]
+    assert outcome.text == "Done."
+
+
+def test_a_tag_named_in_prose_or_inline_code_is_text_and_streams_on() -> None:
+    for reply in (
+        "Write `<qp:call>` then JSON. Done.",
+        "The <tool_call> tag is intercepted by the service, so we use ours.",
+    ):
+        outcome = sieve_text(reply)
+        assert (outcome.text, outcome.calls, outcome.problems) == (reply, [], ())
+
+
+def test_a_call_written_as_code_inside_a_block_is_reported_for_a_retry() -> None:
+    reply = '<qp:call>read_file(path="a.py")</qp:call>'
+    outcome = sieve_text(reply)
+    assert (outcome.text, outcome.calls, outcome.problems) == (reply, [], ("unparsable",))

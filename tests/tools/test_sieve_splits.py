@@ -34,6 +34,12 @@ FRAGMENTS = [
     '<qp:call>\n{"name": "read_file", "argu',
     '```\n<qp:call>{"name": "read_file", "arguments": {"path": "fenced.py"}}</qp:call>\n```',
     "`inline` and ``double`` ticks",
+    "Write `<qp:call>` then JSON; the <tool_call> tag is not ours.",
+    '<qp:call>{"name": "read_file", "arguments": {"path": "brace.py"}}}</qp:call>',
+    '<qp:call>read_file(path="code.py")</qp:call>',
+    '<qp:call name="read_file">{"path": "named.py"}</qp:call>',
+    '[{"name": "read_file", "arguments": {"path": "arr.py"}}]',
+    "<tool_call>\n<function=read_file>\n<parameter=path>\nopen.py\n</function>",
     "[1, 2, 3] is a list",
 ]
 SEPARATORS = ["", " ", "\n", "\n\n", "\n  "]
@@ -90,6 +96,45 @@ def test_a_call_is_only_emitted_once_its_whole_block_arrived(data: st.DataObject
                 assert (event.name, event.arguments) in sieve_text(fed).calls
     seen.extend((e.name, e.arguments) for e in sieve.close() if isinstance(e, Call))
     assert seen == final
+
+
+TOKENS = [
+    "<",
+    ">",
+    "</",
+    "`",
+    "```",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "\\",
+    ",",
+    ":",
+    " ",
+    "\n",
+    "x",
+    "é",
+    "qp:call",
+    "tool_call",
+    "function=",
+    "parameter=",
+    "name",
+    "arguments",
+    "read_file",
+    "json",
+    "＜",
+    "“",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_any_split_of_marker_soup_gives_the_same_result(data: st.DataObject) -> None:
+    text = "".join(data.draw(st.lists(st.sampled_from(TOKENS), max_size=40)))
+    pieces = data.draw(split(text))
+    assert sieve_pieces(pieces) == sieve_text(text)
 
 
 def test_text_before_a_call_streams_at_once() -> None:

@@ -1,7 +1,8 @@
 """JSON as models write it: forgiving decoding and an incremental structural scanner.
 
-Forgiven: trailing commas, several values in a row (separated by blanks or commas), smart
-quotes used as string delimiters, a code fence around the JSON. Never forgiven: a value that is
+Forgiven: trailing commas, several values in a row (separated by blanks or commas), a stray
+closing bracket after a value, smart quotes used as string delimiters, a code fence around the
+JSON. Never forgiven: a value that is
 cut short. Adding the missing braces would turn a cut call into a call the model never finished,
 so an incomplete value is an error.
 """
@@ -13,17 +14,19 @@ import re
 from typing import Any
 
 _DECODER = json.JSONDecoder()
-_BLANK_OR_COMMA = re.compile(r"[\s,]*")
+# between values: blanks, commas, and stray closing brackets (models add an extra brace)
+_BLANK_OR_COMMA = re.compile(r"[\s,\]}]*")
+_TRAILING_COMMA = re.compile(r",\s*[}\]]")
 _FENCE = re.compile(r"^\s*```[^\n`]*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 _SMART = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"'})
 _IN_STRING = re.compile(r'["\\]')
 _INSIDE = re.compile(r'[{}\[\]"]')
-_TOP_LEVEL = re.compile(r"[^\s,]")
+_TOP_LEVEL = re.compile(r"[^\s,\]}]")
 
 
 def without_trailing_commas(text: str) -> str:
     """``text`` with every comma that directly precedes ``}`` or ``]`` (outside strings) gone."""
-    if "," not in text:
+    if _TRAILING_COMMA.search(text) is None:
         return text
     out: list[str] = []
     in_string = escape = False
@@ -110,8 +113,9 @@ class JsonScanner:
         """Scan ``text`` from ``pos`` and return where to look next.
 
         Plain: just after the outermost value closes, or ``len(text)``. With
-        ``stop_at_top_level``: values may follow each other (blanks and commas between), and the
-        scan stops *at* the first other character outside every value (a tag, prose).
+        ``stop_at_top_level``: values may follow each other (blanks, commas, stray closing
+        brackets between), and the scan stops *at* the first other character outside every
+        value (a tag, prose).
         """
         end = len(text)
         while pos < end:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -49,6 +50,7 @@ ProblemKind = Literal["cut", "unparsable", "unknown_tool", "extra_call", "duplic
 RETRYABLE: Final = frozenset({"cut", "unparsable", "unknown_tool"})
 
 _CANDIDATE = re.compile(r"[<`{\[]")
+_WORDS = re.compile(r"[\w.-]*\s*")
 _LAST_CODER_CLOSE = re.compile(r".*</function\s*>", re.DOTALL)
 State = Literal["text", "block", "json_fence", "bare", "after_block", "code"]
 
@@ -102,6 +104,7 @@ class Sieve:
         self._state: State = "text"
         self._final = False
         self._line_blank = True  # only blanks since the last newline before ``_buf``
+        self._last = ""  # the character just before ``_buf``
         self._out: list[Event] = []
         self._seen: set[tuple[str, str]] = set()
         # the region being held: a block, a JSON fence or bare JSON
@@ -116,6 +119,14 @@ class Sieve:
         # JSON calls waiting for the end of the reply: (source, calls), and all held text
         self._pending: list[tuple[str, list[RawCall]]] = []
         self._pending_text: list[str] = []
+        self._steps: dict[State, Callable[[], bool]] = {
+            "text": self._text,
+            "block": self._block,
+            "json_fence": self._json_fence,
+            "bare": self._bare,
+            "after_block": self._after_block,
+            "code": self._code,
+        }
 
     # -- public -----------------------------------------------------------------------------
 
@@ -140,14 +151,7 @@ class Sieve:
     # -- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        steps = {
-            "text": self._text,
-            "block": self._block,
-            "json_fence": self._json_fence,
-            "bare": self._bare,
-            "after_block": self._after_block,
-            "code": self._code,
-        }
+        steps = self._steps
         while self._buf and steps[self._state]():
             pass
 
@@ -164,6 +168,8 @@ class Sieve:
     def _consume(self, n: int) -> str:
         """Remove ``n`` characters from the front of the buffer, keeping line state."""
         taken, self._buf = self._buf[:n], self._buf[n:]
+        if taken:
+            self._last = taken[-1]
         newline = taken.rfind("\n")
         if newline != -1:
             self._line_blank = not taken[newline + 1 :].strip(" \t")
@@ -186,7 +192,9 @@ class Sieve:
             at = found.start()
             ch = view[at]
             if ch == "<":
-                match = markers.opener(view, at)
+                # in inline code (`<qp:call>`) a tag is being talked about, not written
+                quoted = (view[at - 1] if at else self._last) == "`"
+                match = markers.NO if quoted else markers.opener(view, at)
                 if match.verdict == "yes":
                     self._emit_text(self._consume(at))
                     self._open_block(match.end - at, match.detail)
@@ -243,6 +251,18 @@ class Sieve:
             if first == len(view):
                 self._body.append(self._consume(first))
                 return False
+            if not self._coder and view[first] not in "{[<`":
+                # words after the opener: a call written as code (``read_file(...)``) is kept
+                # to be reported; prose that merely names the tag is text
+                words = _WORDS.match(view, first)
+                assert words is not None
+                if words.end() == len(view) and not self._final:
+                    self._body.append(self._consume(first))
+                    return False
+                if view[words.end() : words.end() + 1] != "(":
+                    self._emit_text(self._head + "".join(self._body))
+                    self._state = "text"
+                    return True
             self._json_body = view[first] in "{["
             self._scanner = JsonScanner() if self._json_body else None
         pos = 0
