@@ -119,3 +119,9 @@ def test_the_correction_names_the_problem_and_the_demand() -> None:
     assert "there is no tool named 'nope'" in text
     assert "You must call at least one tool" in text
     assert "it made no tool call" in correction([], TOOLS, ToolChoice("required"))
+
+
+def test_the_correction_under_tool_choice_none_asks_for_text() -> None:
+    text = correction([], TOOLS, ToolChoice("none"))
+    assert "no tool may be called now" in text
+    assert "<qp:call>" not in text

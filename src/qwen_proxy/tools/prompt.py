@@ -91,9 +91,14 @@ def turn_reminder(tools: ToolSet, choice: ToolChoice, *, parallel: bool = True) 
 def correction(problems: Sequence[str], tools: ToolSet, choice: ToolChoice) -> str:
     """The hidden follow-up message of the one corrective retry, naming what went wrong.
 
-    ``problems`` are short descriptions (see ``Problem.describe``), empty when the reply simply
-    made no call although ``choice`` demanded one.
+    ``problems`` are the ``detail`` of the reply's retryable problems, empty when the reply
+    simply made no call although ``choice`` demanded one.
     """
+    if choice.mode == "none":
+        return (
+            "Your last reply called a tool, but no tool may be called now. Reply again in "
+            "text only, without any block."
+        )
     what = "; ".join(problems) if problems else "it made no tool call"
     names = ", ".join(spec.alias for spec in tools.specs)
     demand = choice_line(tools, choice)

@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from qwen_proxy.tools import markers
 from qwen_proxy.tools.coerce import coerce_arguments
+from qwen_proxy.tools.events import Call, Event, Problem, ProblemKind, Text
 from qwen_proxy.tools.jsonish import JsonScanner, decode_values
 from qwen_proxy.tools.parse import (
     RawCall,
@@ -45,51 +45,10 @@ from qwen_proxy.tools.parse import (
 from qwen_proxy.tools.syntax import CLOSERS, CODER_CLOSE, fold
 from qwen_proxy.tools.toolset import ToolSet
 
-ProblemKind = Literal["cut", "unparsable", "unknown_tool", "extra_call", "duplicate"]
-#: problems worth one corrective retry when the request demands a call
-RETRYABLE: Final = frozenset({"cut", "unparsable", "unknown_tool"})
-
 _CANDIDATE = re.compile(r"[<`{\[]")
 _WORDS = re.compile(r"[\w.-]*\s*")
 _LAST_CODER_CLOSE = re.compile(r".*</function\s*>", re.DOTALL)
 State = Literal["text", "block", "json_fence", "bare", "after_block", "code"]
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """Text for the client (content, or reasoning when the sieve reads reasoning)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A finished call: the client's tool name and its arguments as a JSON object text."""
-
-    index: int
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something that looked like a call and was not used as one."""
-
-    kind: ProblemKind
-    detail: str
-    source: str
-
-    @property
-    def retryable(self) -> bool:
-        """Whether a corrective retry may fix it."""
-        return self.kind in RETRYABLE
-
-    def describe(self) -> str:
-        """A short sentence for logs and for the corrective message."""
-        return self.detail
-
-
-Event = Text | Call
 
 
 class Sieve:
@@ -479,20 +438,3 @@ class Sieve:
         if not used:
             self._out.append(Text(source))
         return used
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """A whole reply split by the sieve: its text, its calls, what went wrong."""
-
-    text: str
-    calls: tuple[Call, ...]
-    problems: tuple[Problem, ...]
-
-
-def split_reply(text: str, tools: ToolSet, *, parallel: bool = True) -> Split:
-    """Run a whole reply through a sieve (the non-streamed path, and reasoning text)."""
-    sieve = Sieve(tools, parallel=parallel)
-    events = [*sieve.feed(text), *sieve.close()]
-    content = "".join(e.text for e in events if isinstance(e, Text))
-    return Split(content, tuple(sieve.calls), tuple(sieve.problems))
