@@ -61,7 +61,7 @@ class Turn:
 
 
 def clean(text: str) -> str:
-    """The text without magic fault words."""
+    """The text without magic words (faults, tool shapes)."""
     return MAGIC_WORDS.sub("", text)
 
 
