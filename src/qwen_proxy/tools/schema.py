@@ -79,12 +79,12 @@ def merged(schema: Schema, root: Schema, _depth: int = 0) -> Schema:
     if not isinstance(parts, list) or _depth > MAX_REF_HOPS:
         return schema
     out: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-    properties: dict[str, Any] = dict(out.get("properties") or {})
-    required: list[Any] = list(out.get("required") or [])
+    properties: dict[str, Any] = dict(properties_of(out))
+    required: list[str] = list(required_of(out))
     for part in parts:
         part = merged(part, root, _depth + 1)
-        properties.update(part.get("properties") or {})
-        required.extend(r for r in part.get("required") or [] if r not in required)
+        properties.update(properties_of(part))
+        required.extend(r for r in required_of(part) if r not in required)
         for key, value in part.items():
             out.setdefault(key, value)
     if properties:
@@ -100,9 +100,9 @@ def properties_of(schema: Schema) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def required_of(schema: Schema) -> frozenset[str]:
-    """The names a resolved schema lists as ``required``."""
+def required_of(schema: Schema) -> tuple[str, ...]:
+    """The names a resolved schema lists as ``required``, in their order, once each."""
     value = schema.get("required")
     if not isinstance(value, list):
-        return frozenset()
-    return frozenset(v for v in value if isinstance(v, str))
+        return ()
+    return tuple(dict.fromkeys(v for v in value if isinstance(v, str)))

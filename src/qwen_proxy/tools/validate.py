@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen_proxy.tools.coerce import fits
-from qwen_proxy.tools.schema import Schema, resolve
+from qwen_proxy.tools.schema import Schema, properties_of, required_of, resolve
 
 #: errors collected before the validator stops looking
 MAX_ERRORS = 20
@@ -103,15 +103,17 @@ def _check(value: Any, schema: Any, root: Schema, path: str, errors: list[Schema
 
 def _check_type(value: Any, schema: Schema, path: str, errors: list[SchemaError]) -> None:
     declared = schema.get("type")
-    kinds = [declared] if isinstance(declared, str) else declared
-    if isinstance(kinds, list) and kinds and not any(_is(value, k) for k in kinds):
+    listed = declared if isinstance(declared, list) else [declared]
+    kinds = [k for k in listed if isinstance(k, str)]
+    if kinds and not any(_is(value, k) for k in kinds):
         errors.append(SchemaError(path, f"expected {' or '.join(kinds)}, got {_kind(value)}"))
 
 
 def _check_union(
     value: Any, schema: Schema, root: Schema, path: str, errors: list[SchemaError]
 ) -> None:
-    for part in schema.get("allOf") or []:
+    parts = schema.get("allOf")
+    for part in parts if isinstance(parts, list) else []:
         _check(value, part, root, path, errors)
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
@@ -127,9 +129,8 @@ def _check_union(
 def _check_object(
     value: dict[str, Any], schema: Schema, root: Schema, path: str, errors: list[SchemaError]
 ) -> None:
-    fields = schema.get("properties")
-    fields = fields if isinstance(fields, Mapping) else {}
-    for name in schema.get("required") or []:
+    fields = properties_of(schema)
+    for name in required_of(schema):
         if name not in value:
             errors.append(SchemaError(path, f"missing required field {json.dumps(name)}"))
     extra = schema.get("additionalProperties", True)
