@@ -37,7 +37,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(schema=st.dictionaries(KEYS, JSON, max_size=5), value=JSON)
 def test_any_schema_renders_coerces_and_validates_without_error(
     schema: dict[str, Any], value: Any

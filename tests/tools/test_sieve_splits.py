@@ -61,7 +61,7 @@ def split(draw: st.DrawFn, text: str) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_any_split_of_a_reply_gives_the_same_text_calls_and_problems(data: st.DataObject) -> None:
     text = data.draw(replies())
@@ -69,14 +69,14 @@ def test_any_split_of_a_reply_gives_the_same_text_calls_and_problems(data: st.Da
     assert sieve_pieces(pieces) == sieve_text(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.data())
 def test_one_character_at_a_time_is_the_same_as_all_at_once(data: st.DataObject) -> None:
     text = data.draw(replies())
     assert sieve_pieces(list(text)) == sieve_text(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_a_call_is_only_emitted_once_its_whole_block_arrived(data: st.DataObject) -> None:
     """No half call: every call emitted mid-stream is final, and none appears before the
@@ -129,7 +129,7 @@ TOKENS = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_any_split_of_marker_soup_gives_the_same_result(data: st.DataObject) -> None:
     text = "".join(data.draw(st.lists(st.sampled_from(TOKENS), max_size=40)))
