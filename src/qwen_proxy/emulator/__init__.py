@@ -1,7 +1,8 @@
 """The offline Qwen web service (chat.qwen.ai API v2) that tests, benchmarks and demos run against.
 
 Same paths, JSON and SSE shapes as the real service (docs/upstream.md); chats are real message
-trees per account; a deterministic recall model (``model.py`` documents its answers); faults
+trees per account; a deterministic recall model (``model.py`` documents its answers) that
+answers tool prompts with calls in every shape models write (``toolmodel.py``); faults
 (``faults.py`` documents names, scopes and magic words); seeded fragmented writes (``wire.py``).
 Standalone: it imports nothing from the gateway's runtime.
 
