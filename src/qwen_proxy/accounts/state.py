@@ -2,7 +2,7 @@
 
 All that changes while the gateway runs (health, cool-downs, in-flight count, pacing) lives in
 one frozen ``AccountState`` per account. Every change is a method returning a new state, so a
-store can apply it atomically (in memory now, Redis later) and the selection logic never
+store can apply it atomically (in memory, or in Redis through ``redis_state``) and the selection logic never
 touches storage. Times are on the pool's clock (monotonic by default).
 """
 
