@@ -2,8 +2,8 @@
 
 All that changes while the gateway runs (health, cool-downs, in-flight count, pacing) lives in
 one frozen ``AccountState`` per account. Every change is a method returning a new state, so a
-store can apply it atomically (in memory, or in Redis through ``redis_state``) and the selection logic never
-touches storage. Times are on the pool's clock (monotonic by default).
+store can apply it atomically (in memory, or in Redis through ``redis_state``) and the
+selection logic never touches storage. Times are on the pool's clock (monotonic by default).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The stream is a raw ASGI send loop (measured lighter than a framework response per open
 stream): each upstream batch is mapped and written once, with no per-chunk logging.
-``stop`` and ``max_tokens`` are enforced here through ``service.limits`` (the upstream ignores them):
-a reply cut by a limit finishes with ``stop``/``length`` and its upstream response is closed.
+``stop`` and ``max_tokens`` are enforced here through ``service.limits`` (the upstream ignores
+them): a reply cut by a limit finishes with ``stop``/``length`` and its upstream response is
+closed.
 """
 
 from __future__ import annotations
