@@ -477,6 +477,20 @@ async def test_a_malformed_answer_is_a_connection_error(pool: WirePool) -> None:
             await call(pool, server.url)
 
 
+async def test_an_answer_framed_both_by_chunks_and_by_length_fails_and_is_not_reused(
+    pool: WirePool,
+) -> None:
+    smuggled = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+        + chunked(b"hello", 5)
+    )
+    async with canned(smuggled) as server:
+        for _ in range(2):
+            with pytest.raises(UpstreamConnectionError, match="malformed"):
+                await fetch(pool, server.url)
+    assert server.connections == 2
+
+
 async def test_a_refused_connection_is_a_connection_error(pool: WirePool) -> None:
     with pytest.raises(UpstreamConnectionError, match="Could not reach"):
         await call(pool, f"http://127.0.0.1:{free_port()}")

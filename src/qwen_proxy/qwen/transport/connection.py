@@ -222,7 +222,9 @@ class WireResponse(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
-        self._parser = None
+        if self._parser is not None:
+            self._parser.close()
+            self._parser = None
 
     # -- internals ----------------------------------------------------------------------------
 
