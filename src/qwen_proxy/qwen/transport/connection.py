@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
+from qwen_proxy.qwen.transport.base import READ_ALL_LIMIT
 from qwen_proxy.qwen.transport.endpoint import Endpoint
 from qwen_proxy.qwen.transport.http1 import ProtocolError, ResponseParser
+
+if TYPE_CHECKING:
+    from qwen_proxy.qwen.transport.wire import WirePool
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
@@ -35,6 +39,7 @@ class WireResponse(asyncio.Protocol):
         "_loop",
         "_parser",
         "_paused",
+        "_pool",
         "_size",
         "_waiter",
         "content_type",
@@ -44,8 +49,9 @@ class WireResponse(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, endpoint: Endpoint, idle_timeout: float) -> None:
+    def __init__(self, endpoint: Endpoint, idle_timeout: float, pool: WirePool) -> None:
         self._loop = asyncio.get_running_loop()
+        self._pool = pool
         self.endpoint = endpoint
         self._idle = idle_timeout
         self.transport: asyncio.Transport | None = None
@@ -180,7 +186,7 @@ class WireResponse(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def read_all(self, limit: int = 1 << 20) -> bytes:
+    async def read_all(self, limit: int = READ_ALL_LIMIT) -> bytes:
         """The rest of the body (at most ``limit`` bytes; an error answer is small)."""
         parts: list[bytes] = []
         size = 0
@@ -188,6 +194,10 @@ class WireResponse(asyncio.Protocol):
             parts.append(data)
             size += len(data)
         return b"".join(parts)[:limit]
+
+    def release(self) -> None:
+        """Give the connection back to its pool (kept for another call only when reusable)."""
+        self._pool.release(self)
 
     @property
     def reusable(self) -> bool:
