@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from qwen_proxy.config import Settings
-from qwen_proxy.qwen.classify import classify_answer, is_success_json
+from qwen_proxy.qwen.classify import classify_answer, json_payload
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamMalformed, UpstreamTimeout
 from qwen_proxy.qwen.events import Event
 from qwen_proxy.qwen.headers import browser_headers
@@ -206,16 +206,7 @@ class QwenClient:
     ) -> Any:
         """A short call whose success is JSON; anything else raises, classified."""
         status, content_type, raw = await self._call(method, path, cred, body=body)
-        if status != 200 or "json" not in content_type:
-            raise classify_answer(status, content_type, raw)
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise classify_answer(status, content_type, raw) from None
-        if isinstance(payload, dict) and not is_success_json(raw):
-            # app errors and the WAF's JSON captcha both come back as 200 application/json
-            raise classify_answer(status, content_type, raw)
-        return payload
+        return json_payload(status, content_type, raw)
 
     async def create_chat(
         self, cred: UpstreamCredential, model: str, *, chat_type: str = "t2t"
@@ -232,7 +223,7 @@ class QwenClient:
         return chat_id
 
     async def list_models(self, cred: UpstreamCredential) -> list[dict[str, Any]]:
-        """The upstream's model list (raw items, §5 of the protocol notes)."""
+        """The upstream's model list: its raw items (those with a string ``id``)."""
         payload = await self._call_json("GET", "/api/models", cred)
         data = payload.get("data") if isinstance(payload, dict) else None
         if isinstance(data, dict):  # the v2 path nests it once more

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from qwen_proxy.qwen.classify import classify_error_object
+from qwen_proxy.qwen.classify import classify_error_object, envelope_error
 from qwen_proxy.qwen.errors import EmptyReply, StreamCut, UpstreamError
 from qwen_proxy.qwen.events import (
     AnswerDelta,
@@ -258,13 +258,9 @@ class QwenStreamParser:
         if type(created) is dict:
             self._handle_created(created, events)
             return
-        data = obj.get("data")
-        if (
-            obj.get("error")
-            or obj.get("success") is False
-            or (type(data) is dict and data.get("error"))
-        ):
-            self._fail(classify_error_object(obj), events)
+        error = envelope_error(obj)
+        if error is not None:
+            self._fail(error, events)
         # Anything else without choices (response.info, response.updated...) carries nothing.
 
     def _handle_created(self, created: dict[str, Any], events: list[Event]) -> None:
