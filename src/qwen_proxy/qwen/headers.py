@@ -1,4 +1,4 @@
-"""Browser-like request headers for chat.qwen.ai (protocol notes §2.2).
+"""Browser-like request headers for chat.qwen.ai.
 
 Qwen's firewall answers clients that do not look like its web app with a captcha page, so every
 call carries the headers a desktop Chrome running the web app sends.

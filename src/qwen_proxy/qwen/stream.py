@@ -1,8 +1,8 @@
 """Qwen completion stream: raw SSE bytes in, typed events out (sans-IO, one per response).
 
-Routing follows the protocol notes (§3): ``delta.phase`` ``answer`` (or none) is answer text,
-``think`` and ``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else
-is skipped. The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
+Routing by ``delta.phase``: ``answer`` (or none) is answer text, ``think`` and
+``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else is skipped.
+The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class QwenStreamParser:
             self._handle_search(delta, events)
 
     def _new_answer_text(self, content: str) -> str:
-        """The part of ``content`` that is new, defending against cumulative deltas (§3.3)."""
+        """The part of ``content`` that is new (some streams resend the whole answer so far)."""
         chars = self.answer_chars
         if self.cumulative:
             so_far = self._answer_parts[-1] if len(self._answer_parts) == 1 else self.answer_text

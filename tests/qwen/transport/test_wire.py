@@ -1,4 +1,4 @@
-"""The upstream wire (qwen/wire.py) on real sockets: reuse, framing, encodings, timeouts,
+"""The upstream wire (qwen/transport/wire.py) on real sockets: reuse, framing, encodings, timeouts,
 back-pressure, TLS and per-account HTTP proxies.
 
 Each test starts its own small server on 127.0.0.1: a raw asyncio one when the exact bytes

@@ -3,8 +3,9 @@
 A completion stream may stay open for minutes, so what it holds matters: aiohttp kept about
 10 KB per open response (its C parser's header lists, three deques, a read timer re-armed on
 every read); an open stream here is the transport, one slotted ``WireResponse`` and its
-``http1.ResponseParser``. It decodes gzip/deflate bodies, pauses reading while the consumer
-is behind, and turns a broken connection or a quiet upstream into the classified errors.
+``http1.ResponseParser`` (llhttp underneath). It decodes gzip/deflate bodies, pauses reading
+while the consumer is behind, and turns a broken connection or a quiet upstream into the
+classified errors.
 """
 
 from __future__ import annotations
