@@ -48,7 +48,8 @@ class ResponseParser:
 
     def __init__(self) -> None:
         self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
-        self._body: list[bytes] = []
+        # the body bytes of the current feed: none, one piece, or several (no list kept between)
+        self._body: bytes | list[bytes] | None = None
         self._head_bytes = 0
         self._head_done = False
         self._complete = False
@@ -113,11 +114,10 @@ class ResponseParser:
         if self._complete:
             self._parser = None  # breaks the cycle through llhttp's callbacks
         body = self._body
-        if not body:
+        if body is None:
             return b""
-        out = body[0] if len(body) == 1 else b"".join(body)
-        body.clear()
-        return out
+        self._body = None
+        return body if isinstance(body, bytes) else b"".join(body)
 
     # -- llhttp callbacks ---------------------------------------------------------------------
 
@@ -157,7 +157,13 @@ class ResponseParser:
         self._head_done = True
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        held = self._body
+        if held is None:
+            self._body = body
+        elif isinstance(held, bytes):
+            self._body = [held, body]
+        else:
+            held.append(body)
 
     def on_message_complete(self) -> None:
         if self._interim:
