@@ -113,11 +113,6 @@ class QwenClient:
         """Close the transport's idle connections (the client stays usable)."""
         self._transport.close()
 
-    @property
-    def transport(self) -> Transport:
-        """What the client sends its requests through."""
-        return self._transport
-
     def _endpoint(self, proxy: str | None) -> Endpoint:
         endpoint = self._endpoints.get(proxy)
         if endpoint is None:

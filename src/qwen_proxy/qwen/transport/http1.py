@@ -93,7 +93,7 @@ class ResponseParser:
         """Take the next bytes from the socket; return the body bytes they complete."""
         if not data:
             return b""
-        parser = self._parser  # a local reference: callbacks may drop the attribute
+        parser = self._parser  # held for the call: llhttp must outlive its own callbacks
         if parser is None:
             raise ProtocolError("bytes after the end of the response")
         try:
