@@ -1,6 +1,7 @@
 """Turn any upstream answer that is not a healthy stream into one of ``qwen.errors``' classes.
 
-Pure functions over status, content type and bytes. This module is the only place in the
+Pure functions over status, content type and bytes, or a JSON object already parsed (a stream
+event). This module is the only place in the
 gateway that reads Qwen's error strings; everything else matches on the classes.
 """
 
@@ -85,8 +86,8 @@ def envelope_error(obj: dict[str, Any], status: int = 200) -> UpstreamError | No
     """The error a JSON object from the upstream reports, or None when it carries data.
 
     The one test of "is this an error envelope", for short answers and stream events alike:
-    the WAF's ``ret`` list, Open-WebUI's ``detail``, ``success: false``, or an ``error`` or
-    ``code`` (at the top or inside ``data``).
+    the WAF's ``ret`` list, Open-WebUI's ``detail``, ``success: false``, an ``error`` (at the
+    top or inside ``data``) or a ``code`` inside ``data``.
     """
     ret = obj.get("ret")
     if ret:
