@@ -1,8 +1,8 @@
 """Turn any upstream answer that is not a healthy stream into one of ``qwen.errors``' classes.
 
 Pure functions over status, content type and bytes, or a JSON object already parsed (a stream
-event). This module is the only place in the
-gateway that reads Qwen's error strings; everything else matches on the classes.
+event). This module is the only place in the gateway that reads Qwen's error strings; everything
+else matches on the classes.
 """
 
 from __future__ import annotations
