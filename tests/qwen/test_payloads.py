@@ -1,4 +1,4 @@
-"""Request bodies and headers sent to Qwen (protocol notes §1.1, §1.2, §2.2)."""
+"""Request bodies and headers sent to Qwen: new chat, completion, browser headers."""
 
 from __future__ import annotations
 

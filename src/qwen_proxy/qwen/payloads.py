@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import quote
 
 COMPLETIONS_PATH = "/api/v2/chat/completions"
-NEW_CHAT_PATH = "/api/v2/chats/new"
 
 
 def new_chat_body(

@@ -1,4 +1,4 @@
-"""Where an upstream call goes and the exact bytes of its head (qwen/wire.py, no sockets)."""
+"""Where an upstream call goes and the exact bytes of its head (transport/endpoint.py, pure)."""
 
 from __future__ import annotations
 

@@ -3,19 +3,24 @@
 A completion stream may stay open for minutes, so what it holds matters: aiohttp kept about
 10 KB per open response (its C parser's header lists, three deques, a read timer re-armed on
 every read); an open stream here is the transport, one slotted ``WireResponse`` and its
-``http1.ResponseParser``. It decodes gzip/deflate bodies, pauses reading while the consumer
-is behind, and turns a broken connection or a quiet upstream into the classified errors.
+``http1.ResponseParser`` (llhttp underneath). It decodes gzip/deflate bodies, pauses reading
+while the consumer is behind, and turns a broken connection or a quiet upstream into the
+classified errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
+from qwen_proxy.qwen.transport.base import READ_ALL_LIMIT
 from qwen_proxy.qwen.transport.endpoint import Endpoint
 from qwen_proxy.qwen.transport.http1 import ProtocolError, ResponseParser
+
+if TYPE_CHECKING:
+    from qwen_proxy.qwen.transport.wire import WirePool
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
@@ -35,6 +40,7 @@ class WireResponse(asyncio.Protocol):
         "_loop",
         "_parser",
         "_paused",
+        "_pool",
         "_size",
         "_waiter",
         "content_type",
@@ -44,8 +50,9 @@ class WireResponse(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, endpoint: Endpoint, idle_timeout: float) -> None:
+    def __init__(self, endpoint: Endpoint, idle_timeout: float, pool: WirePool) -> None:
         self._loop = asyncio.get_running_loop()
+        self._pool = pool
         self.endpoint = endpoint
         self._idle = idle_timeout
         self.transport: asyncio.Transport | None = None
@@ -180,7 +187,7 @@ class WireResponse(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def read_all(self, limit: int = 1 << 20) -> bytes:
+    async def read_all(self, limit: int = READ_ALL_LIMIT) -> bytes:
         """The rest of the body (at most ``limit`` bytes; an error answer is small)."""
         parts: list[bytes] = []
         size = 0
@@ -188,6 +195,10 @@ class WireResponse(asyncio.Protocol):
             parts.append(data)
             size += len(data)
         return b"".join(parts)[:limit]
+
+    def release(self) -> None:
+        """Give the connection back to its pool (kept for another call only when reusable)."""
+        self._pool.release(self)
 
     @property
     def reusable(self) -> bool:
@@ -222,7 +233,9 @@ class WireResponse(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
-        self._parser = None
+        if self._parser is not None:
+            self._parser.close()
+            self._parser = None
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The upstream's connections: opened (direct, through an ``http://`` proxy, or tunnelled
 with CONNECT for https), TLS, kept alive for reuse, and watched for idle bodies.
 
-Every upstream call goes through a ``WirePool``: ``request()`` sends one request and returns
-its ``WireResponse`` once the headers are in; ``release()`` gives the connection back. What an
-answer means is ``classify``'s job; bounding the wait for the first byte is the caller's.
+``WirePool`` is the client's default transport (``base.Transport``): ``request()`` sends one
+request and returns its ``WireResponse`` once the headers are in; ``release()`` (or the
+response's own) gives the connection back. What an answer means is ``classify``'s job; bounding
+the wait for the first byte is the caller's.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class WirePool:
 
     async def _connect(self, endpoint: Endpoint) -> WireResponse:
         loop = asyncio.get_running_loop()
-        response = WireResponse(endpoint, self._idle_timeout)
+        response = WireResponse(endpoint, self._idle_timeout, self)
         tls = endpoint.scheme == "https"
         direct = endpoint.proxy_host is None
         try:
