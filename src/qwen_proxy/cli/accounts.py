@@ -20,18 +20,16 @@ from typing import Any
 import orjson
 
 from qwen_proxy.accounts.check import CheckResult, check_account
+from qwen_proxy.accounts.cookies import import_cookies
 from qwen_proxy.accounts.credentials import (
     Credentials,
     CredentialsError,
-    accounts_path,
-    import_cookies,
-    load_accounts,
     mask_email,
     redact_proxy,
-    save_accounts,
 )
 from qwen_proxy.accounts.jwt import token_expiry
 from qwen_proxy.accounts.status import format_time
+from qwen_proxy.accounts.storage import accounts_path, load_accounts, save_accounts
 from qwen_proxy.config import Settings
 
 STDIN = "-"
