@@ -1,6 +1,9 @@
-"""Request bodies for Qwen's web API v2, built as the web app builds them (protocol notes §1).
+"""Request bodies for Qwen's web API v2, built as the web app builds them.
 
-Pure: ids and clocks come in as arguments, so the same inputs always give the same body.
+Since autumn 2026 the completion route validates the body strictly: it names the chat and the
+parent in both spellings (``chatId``/``chat_id``, ``parentId``/``parent_id``), and the message
+carries every field the web app sends (``id: null``, ``files: []``, ...). Pure: ids and clocks
+come in as arguments, so the same inputs always give the same body.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ NEW_CHAT_PATH = "/api/v2/chats/new"
 def new_chat_body(
     model: str, *, chat_type: str = "t2t", now_ms: int, chat_mode: str = "normal"
 ) -> dict[str, Any]:
-    """Body of ``POST /api/v2/chats/new`` (§1.1); ``now_ms`` is the clock in milliseconds."""
+    """Body of ``POST /api/v2/chats/new``; ``now_ms`` is the clock in milliseconds."""
     return {
         "title": "New Chat",
         "models": [model],
@@ -29,7 +32,7 @@ def new_chat_body(
 def feature_config(
     *, thinking: bool, thinking_format: str = "summary", auto_search: bool = False
 ) -> dict[str, Any]:
-    """The message's ``feature_config`` (§1.2.1); native tools stay off (they make Qwen fail)."""
+    """The message's ``feature_config``; native tools stay off (they make Qwen fail)."""
     return {
         # Without "phase" the stream carries no phase and routing answer/reasoning breaks.
         "output_schema": "phase",
@@ -64,7 +67,7 @@ def completion_body(
     auto_search: bool | None = None,
     chat_mode: str = "normal",
 ) -> dict[str, Any]:
-    """Body of ``POST /api/v2/chat/completions`` with one new user message (§1.2, §1.2.1).
+    """Body of ``POST /api/v2/chat/completions`` with one new user message.
 
     ``parent_id`` is None for a chat's first turn, else the node to continue from;
     ``auto_search`` defaults to on only for the ``search`` chat type.
@@ -72,6 +75,8 @@ def completion_body(
     if auto_search is None:
         auto_search = chat_type == "search"
     message = {
+        # the web app leaves the message id to the server
+        "id": None,
         "fid": fid,
         "parentId": parent_id,
         "childrenIds": [child_id],
@@ -94,9 +99,11 @@ def completion_body(
         "version": "2.1",
         "incremental_output": True,
         "chat_id": chat_id,
+        "chatId": chat_id,
         "chat_mode": chat_mode,
         "model": model,
         "parent_id": parent_id,
+        "parentId": parent_id,
         "messages": [message],
         "timestamp": now_s,
     }
