@@ -188,7 +188,8 @@ def test_completion_body_names_chat_and_parent_in_both_spellings_the_upstream_ch
     )
 
     assert first["chat_id"] == first["chatId"] == "chat-1"
-    assert first["parent_id"] is None and first["parentId"] is None
+    assert first["parent_id"] is None
+    assert first["parentId"] is None
     assert later["parent_id"] == later["parentId"] == "resp-1"
     for body in (first, later):
         (message,) = body["messages"]
