@@ -123,16 +123,26 @@ def auth_headers(
 
 
 def merge_token_cookie(cookies: str | None, token: str) -> str:
-    """``cookies`` with ``token=<token>`` set exactly once (a stale token cookie is replaced).
+    """``cookies`` with ``token=<token>`` set exactly once, where the browser had it (a stale
+    token cookie is replaced in place; a jar without one gets it at the end).
 
     The web app writes its current access token into the ``token`` cookie, so the jar a
     browser sends always agrees with its bearer header.
     """
     pairs = [part.strip() for part in (cookies or "").split(";")]
-    kept = [pair for pair in pairs if pair and pair.split("=", 1)[0].strip() != "token"]
-    if token:
-        kept.append(f"token={token}")
-    return "; ".join(kept)
+    merged: list[str] = []
+    placed = False
+    for pair in pairs:
+        if not pair:
+            continue
+        if pair.split("=", 1)[0].strip() != "token":
+            merged.append(pair)
+        elif token and not placed:
+            merged.append(f"token={token}")
+            placed = True
+    if token and not placed:
+        merged.append(f"token={token}")
+    return "; ".join(merged)
 
 
 def client_hints(user_agent: str, browser: BrowserProfile | None = None) -> dict[str, str]:
