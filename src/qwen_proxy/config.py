@@ -16,8 +16,11 @@ from typing import Any, Literal, get_args, get_origin
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-#: what the upstream's web app sends today; all three change over time, so each is a setting
+#: what the upstream's web app sends today; all of these change over time, so each is a
+#: setting (an account imported from a browser sends that browser's own values instead)
 DEFAULT_WEB_VERSION = "0.2.68"
+#: the sign-in host runs its own app, with its own version
+DEFAULT_AUTH_VERSION = "0.3.12"
 DEFAULT_BX_V = "2.5.36"
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -54,6 +57,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8787
     upstream_url: str = "https://chat.qwen.ai"
+    #: where accounts sign in and renew their short-lived access tokens
+    auth_url: str = "https://auth.qwen.ai"
     #: one account's JWT (accounts.json in the data directory holds pools)
     token: str | None = field(default=None, repr=False)
     cookies: str | None = field(default=None, repr=False)
@@ -70,7 +75,10 @@ class Settings:
     #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
     continue_from: ContinueFrom = "response_id"
     max_body_bytes: int = 20 * 1024 * 1024
+    #: the ``version`` header of calls to the chat host
     web_version: str = DEFAULT_WEB_VERSION
+    #: the ``version`` header of calls to the auth host
+    auth_version: str = DEFAULT_AUTH_VERSION
     bx_v: str = DEFAULT_BX_V
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout: float = 10.0
@@ -125,6 +133,8 @@ class Settings:
             raise SettingsError(f"QWEN_PROXY_PORT must be 0-65535, got {self.port}")
         if not self.upstream_url.startswith(("http://", "https://")):
             raise SettingsError("QWEN_PROXY_UPSTREAM_URL must start with http:// or https://")
+        if not self.auth_url.startswith(("http://", "https://")):
+            raise SettingsError("QWEN_PROXY_AUTH_URL must start with http:// or https://")
         if self.store not in ("sqlite", "memory") and not self.store.startswith(REDIS_SCHEMES):
             raise SettingsError(
                 f"QWEN_PROXY_STORE must be sqlite, memory or a redis:// URL, got {self.store!r}"
@@ -168,6 +178,11 @@ class Settings:
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash."""
         return self.upstream_url.rstrip("/")
+
+    @property
+    def auth_base(self) -> str:
+        """The auth host's URL without a trailing slash."""
+        return self.auth_url.rstrip("/")
 
 
 def variable(name: str) -> str:

@@ -43,7 +43,8 @@ def accounts(
 @pytest.fixture
 def emulator2() -> Iterator[EmulatorHandle]:
     config = EmulatorConfig(
-        accounts=[Account("a@example.com", PASSWORD), Account("b@example.com", PASSWORD)]
+        accounts=[Account("a@example.com", PASSWORD), Account("b@example.com", PASSWORD)],
+        auth_era="2026-06",
     )
     with running_emulator(config) as handle:
         yield handle

@@ -50,6 +50,8 @@ class Account:
     token: str = "secret-token"
     cookies: str | None = None
     proxy: str | None = field(default=None, repr=False)
+    #: no captured browser session: the settings' header values apply
+    browser: None = None
 
 
 def client_for(

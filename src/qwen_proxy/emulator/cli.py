@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from qwen_proxy.emulator.app import create_app
-from qwen_proxy.emulator.config import Account, EmulatorConfig
+from qwen_proxy.emulator.config import AUTH_ERAS, BODY_CAP, FIFTEEN_MINUTES, Account, EmulatorConfig
 from qwen_proxy.emulator.faults import UnknownFault, parse_cli_fault
 from qwen_proxy.emulator.state import STATE_KEY
 
@@ -36,6 +36,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["detail", "unauthorized"],
         default="detail",
         help="401 {detail} or 200 Unauthorized for bad tokens",
+    )
+    parser.add_argument(
+        "--auth-era",
+        choices=AUTH_ERAS,
+        default="2026-10",
+        help="2026-10: browser sessions, 15-minute tokens, firewall gates (default); "
+        "2026-06: a token alone opens every route",
+    )
+    parser.add_argument(
+        "--access-token-ttl",
+        type=int,
+        default=FIFTEEN_MINUTES,
+        metavar="SECONDS",
+        help="2026-10: how long an access token lives",
+    )
+    parser.add_argument(
+        "--max-request-body",
+        type=int,
+        default=BODY_CAP,
+        metavar="BYTES",
+        help="2026-10: write calls with a bigger body get the challenge",
     )
     parser.add_argument(
         "--fault",
@@ -69,6 +90,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         answer_length=args.answer_length,
         auth_error_form=args.auth_error,
         faults=list(args.fault),
+        auth_era=args.auth_era,
+        access_token_ttl=args.access_token_ttl,
+        max_request_body=args.max_request_body,
     )
 
 
@@ -85,6 +109,13 @@ async def serve(config: EmulatorConfig) -> None:
     print(f"qwen emulator on http://{config.host}:{port}", flush=True)
     print(f"account: {account.email} / {account.password}", flush=True)
     print(f"token: {account.token}", flush=True)
+    if config.browser_sessions:
+        print(f"auth host: http://{config.host}:{port}{config.auth_prefix}", flush=True)
+        print(
+            "write calls need the account's browser session: "
+            f"GET http://{config.host}:{port}/__emulator__/accounts shows its cookies and bx-*",
+            flush=True,
+        )
     try:
         await asyncio.Event().wait()
     finally:

@@ -65,6 +65,9 @@ def validate(state: EmulatorState, chat: Chat, body: Any) -> web.Response | None
     rid = state.new_id
     if not isinstance(body, dict):
         return bodies.app_error(rid(), "Bad_Request", "Invalid JSON body")
+    if state.config.browser_sessions and not body.get("chat_id"):
+        # since autumn 2026 the body must name the chat as chat_id (chatId alone fails)
+        return bodies.app_error(rid(), "Bad_Request", "Field 'chat_id': Field required")
     messages = body.get("messages")
     if (
         not isinstance(messages, list)

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from qwen_proxy.config import Settings
+from qwen_proxy.qwen.browser import BrowserProfile
 from qwen_proxy.qwen.classify import classify_answer, json_payload
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamMalformed, UpstreamTimeout
 from qwen_proxy.qwen.events import Event
@@ -35,7 +36,7 @@ MAX_JSON_BYTES = 32 * 1024 * 1024
 
 
 class UpstreamCredential(Protocol):
-    """What the client needs of an account: its secrets and optional proxy."""
+    """What the client needs of an account: its secrets, browser profile and optional proxy."""
 
     @property
     def token(self) -> str: ...
@@ -43,6 +44,8 @@ class UpstreamCredential(Protocol):
     def cookies(self) -> str | None: ...
     @property
     def proxy(self) -> str | None: ...
+    @property
+    def browser(self) -> BrowserProfile | None: ...
 
 
 class UpstreamStream:
@@ -134,6 +137,8 @@ class QwenClient:
             chat_id=chat_id,
             request_id=str(uuid.uuid4()),
             accept=accept,
+            browser=cred.browser,
+            now=time.time(),
         )
 
     async def _open(

@@ -503,6 +503,7 @@ class Account:
     token: str = "test-token"
     cookies: str | None = None
     proxy: str | None = field(default=None, repr=False)
+    browser: None = None
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
