@@ -492,8 +492,10 @@ async def test_an_answer_framed_both_by_chunks_and_by_length_fails_and_is_not_re
 
 
 async def test_a_refused_connection_is_a_connection_error(pool: WirePool) -> None:
-    with pytest.raises(UpstreamConnectionError, match="Could not reach"):
+    with pytest.raises(UpstreamConnectionError, match="Could not reach") as caught:
         await call(pool, f"http://127.0.0.1:{free_port()}")
+    assert "connection was refused" in caught.value.message
+    assert "Error)" not in caught.value.message  # words, not an exception class name
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ the wait for the first byte is the caller's.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 from typing import Any
@@ -23,6 +24,23 @@ MAX_IDLE = 32
 KEEP_IDLE_SECONDS = 15.0
 #: how long a host's looked-up addresses are reused
 DNS_TTL = 300.0
+
+
+def connect_failure(exc: OSError) -> str:
+    """What went wrong opening a connection, in words an operator acts on (not a class name)."""
+    if isinstance(exc, socket.gaierror):
+        return "could not resolve the host name (check the URL and DNS)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate was refused ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused (nothing listens there?)"
+    if isinstance(exc, ConnectionResetError):
+        return "the connection was reset"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "the network or host is unreachable"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 class WirePool:
@@ -162,7 +180,7 @@ class WirePool:
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             response.abort()
             raise UpstreamConnectionError(
-                f"Could not reach the upstream ({type(exc).__name__})."
+                f"Could not reach the upstream at {endpoint.host}: {connect_failure(exc)}."
             ) from None
         return response
 
