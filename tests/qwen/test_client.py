@@ -202,7 +202,9 @@ async def test_a_completion_answered_without_a_stream_raises_it_classified(
 
 async def test_a_transport_that_fails_before_answering_raises_its_error() -> None:
     def refused(request: MockRequest) -> MockResponse:
-        raise UpstreamConnectionError("Could not reach the upstream at test: the connection was refused.")
+        raise UpstreamConnectionError(
+            "Could not reach the upstream at test: the connection was refused."
+        )
 
     client, _ = client_for(refused)
     with pytest.raises(UpstreamConnectionError, match="Could not reach"):

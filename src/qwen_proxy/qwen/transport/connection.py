@@ -24,14 +24,21 @@ if TYPE_CHECKING:
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
+#: a compressed body is decoded this much at a time: a small bomb cannot allocate at once
+DECODE_PIECE = 256 * 1024
+#: the most a compressed body may decode to (a reply's text is a few MB at the very most)
+MAX_DECODED = 64 * 1024 * 1024
 
 
 class WireResponse(asyncio.Protocol):
     """One connection and the response currently on it: status, content type, body bytes."""
 
     __slots__ = (
+        "_body_ended",
         "_chunks",
         "_complete",
+        "_compressed",
+        "_decoded",
         "_decoder",
         "_error",
         "_headers_done",
@@ -68,6 +75,11 @@ class WireResponse(asyncio.Protocol):
         self._headers_done = False
         self._complete = False
         self._decoder: zlib._Decompress | None = None
+        #: compressed input not decoded yet (it waits for the consumer) and output so far
+        self._compressed = b""
+        self._decoded = 0
+        #: the parser saw the body's end while compressed input still waited
+        self._body_ended = False
         self._chunks: list[bytes] = []
         self._size = 0
         self._paused = False
@@ -133,13 +145,38 @@ class WireResponse(asyncio.Protocol):
 
     def _body(self, body: bytes) -> None:
         if self._decoder is not None:
-            try:
-                body = self._decoder.decompress(body)
-            except zlib.error:
-                self._fail(UpstreamConnectionError("The upstream's compressed body is corrupt."))
+            self._inflate(body)
+            return
+        self._append(body)
+
+    def _inflate(self, data: bytes) -> None:
+        """Decode at most DECODE_PIECE of output; what input is left waits for the consumer."""
+        decoder = self._decoder
+        assert decoder is not None
+        if self._compressed:
+            data, self._compressed = self._compressed + data, b""
+        try:
+            out = decoder.decompress(data, DECODE_PIECE)
+        except zlib.error:
+            self._fail(UpstreamConnectionError("The upstream's compressed body is corrupt."))
+            return
+        self._compressed = decoder.unconsumed_tail
+        if out:
+            self._decoded += len(out)
+            if self._decoded > MAX_DECODED:
+                self._fail(
+                    UpstreamConnectionError(
+                        f"The upstream's compressed body decodes to more than "
+                        f"{MAX_DECODED >> 20} MiB; the reply was abandoned."
+                    )
+                )
                 return
-            if not body:
-                return
+            self._append(out)
+        if self._compressed and not self._paused and self.transport is not None:
+            self._paused = True  # the consumer takes this output before more is decoded
+            self.transport.pause_reading()
+
+    def _append(self, body: bytes) -> None:
         self._chunks.append(body)
         self._size += len(body)
         if self._size > HIGH_WATER and not self._paused and self.transport is not None:
@@ -175,6 +212,16 @@ class WireResponse(asyncio.Protocol):
         while not self._chunks:
             if self._error is not None:
                 raise self._error
+            if self._compressed:
+                # decoding on demand never waits for the network: let other work run
+                # between pieces, or a highly compressed body would hold the loop
+                await asyncio.sleep(0)
+                self._inflate(b"")
+                continue
+            if self._body_ended:
+                self._body_ended = False
+                self._finish()
+                continue
             if self._complete:
                 return b""
             await self._wait()
@@ -252,6 +299,10 @@ class WireResponse(asyncio.Protocol):
             waiter.set_result(None)
 
     def _finish(self) -> None:
+        if self._compressed:
+            self._body_ended = True  # read() decodes the rest, then finishes
+            self._wake()
+            return
         decoder = self._decoder
         if decoder is not None:
             self._decoder = None
