@@ -48,6 +48,7 @@ class Account:
     """What QwenClient needs of an account."""
 
     token: str = "secret-token"
+    name: str = "acc"
     cookies: str | None = None
     proxy: str | None = field(default=None, repr=False)
     #: no captured browser session: the settings' header values apply
@@ -297,3 +298,23 @@ def test_a_custom_transport_and_a_tls_context_together_are_refused() -> None:
             transport=MockTransport(lambda request: MockResponse()),
             ssl_context=ssl.create_default_context(),
         )
+
+
+async def test_two_accounts_never_share_a_connection() -> None:
+    def answer(request: MockRequest) -> MockResponse:
+        return MockResponse(json={"success": True, "data": {"id": "chat"}})
+
+    client, transport = client_for(answer)
+    endpoints = []
+    real = transport.request
+
+    async def recording(endpoint: Any, message: bytes) -> Any:
+        endpoints.append(endpoint)
+        return await real(endpoint, message)
+
+    transport.request = recording  # type: ignore[method-assign]
+    for name in ("alice", "bob", "alice"):
+        await client.create_chat(Account(name=name), "qwen3-max")
+    assert endpoints[0] == endpoints[2]
+    assert endpoints[0] != endpoints[1]
+    assert endpoints[0].host == endpoints[1].host

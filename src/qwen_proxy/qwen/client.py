@@ -46,6 +46,8 @@ class UpstreamCredential(Protocol):
     def proxy(self) -> str | None: ...
     @property
     def browser(self) -> BrowserProfile | None: ...
+    @property
+    def name(self) -> str: ...
 
 
 class UpstreamStream:
@@ -107,7 +109,7 @@ class QwenClient:
         self._base = settings.upstream_base
         self._prefix = urlsplit(self._base).path.rstrip("/")
         self._transport = transport
-        self._endpoints: dict[str | None, Endpoint] = {}
+        self._endpoints: dict[tuple[str, str | None], Endpoint] = {}
 
     async def start(self) -> None:
         """Nothing to open ahead of time: the transport connects on first use."""
@@ -116,10 +118,15 @@ class QwenClient:
         """Close the transport's idle connections (the client stays usable)."""
         self._transport.close()
 
-    def _endpoint(self, proxy: str | None) -> Endpoint:
-        endpoint = self._endpoints.get(proxy)
+    def _endpoint(self, cred: UpstreamCredential | None) -> Endpoint:
+        """Where the call goes; each account has its own endpoint, so its own idle connections:
+        no connection ever carries two accounts' requests, even one a hostile upstream left
+        out of step."""
+        key = ("", None) if cred is None else (cred.name, cred.proxy)
+        endpoint = self._endpoints.get(key)
         if endpoint is None:
-            endpoint = self._endpoints[proxy] = parse_endpoint(self._base, proxy)
+            endpoint = parse_endpoint(self._base, key[1], pool_key=key[0])
+            self._endpoints[key] = endpoint
         return endpoint
 
     def _headers(
@@ -157,7 +164,7 @@ class QwenClient:
         headers carry secrets) outlives it in a suspended frame of an open stream.
         """
         transport = self._transport
-        endpoint = self._endpoint(cred.proxy if cred is not None else None)
+        endpoint = self._endpoint(cred)
         headers = self._headers(cred, chat_id, accept)
         data = orjson.dumps(body) if body is not None else None
         if data is not None:

@@ -503,6 +503,7 @@ class Account:
     """What QwenClient needs of an account."""
 
     token: str = "test-token"
+    name: str = "acc"
     cookies: str | None = None
     proxy: str | None = field(default=None, repr=False)
     browser: None = None
