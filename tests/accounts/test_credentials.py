@@ -359,3 +359,43 @@ def test_set_cookie_answers_update_the_jar_in_place_and_delete_cookies() -> None
     jar = update_jar("cna=c1; acw_tc=w1; token=old; refresh_token=old-refresh", changes)
 
     assert jar == "cna=c1; token=new-access; refresh_token=new-refresh; tfstk=t1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "a/b", "nul\x00byte", "x" * 65, "-leading", "with space", "", "é"],
+)
+def test_account_names_outside_the_safe_set_are_refused(name: str) -> None:
+    with pytest.raises(CredentialsError, match="is not allowed"):
+        Credentials(name=name, token="t")
+
+
+@pytest.mark.parametrize("name", ["work", "me@example.com", "a.b-c_d+1", "X" * 64])
+def test_ordinary_account_names_are_accepted(name: str) -> None:
+    assert Credentials(name=name, token="t").name == name
+
+
+def test_a_refused_name_is_not_echoed_whole() -> None:
+    with pytest.raises(CredentialsError) as caught:
+        Credentials(name="y" * 1_000_000, token="t")
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://proxy:8080\r\nX-Evil: 1",
+        "http://proxy:8080/path",
+        "http://proxy:8080?q=1",
+        "http://pro xy:8080",
+        "socks5://proxy:1080",
+    ],
+)
+def test_a_proxy_is_http_host_port_and_nothing_else(proxy: str) -> None:
+    with pytest.raises(CredentialsError):
+        Credentials(name="a", token="t", proxy=proxy)
+
+
+def test_oversized_secrets_are_refused_with_the_limit() -> None:
+    with pytest.raises(CredentialsError, match="at most 16,384"):
+        Credentials(name="a", token="t" * 20_000)

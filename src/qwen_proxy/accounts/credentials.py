@@ -10,6 +10,7 @@ itself, and errors name the field, never the value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -69,16 +70,28 @@ class Credentials:
     web_version: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or any(ch.isspace() for ch in self.name):
-            raise CredentialsError("an account name must be non-empty and without spaces")
+        if not _NAME.fullmatch(self.name):
+            shown = repr(self.name[:40]) + ("..." if len(self.name) > 40 else "")
+            raise CredentialsError(
+                f"account name {shown} is not allowed: use 1-64 letters, digits and . _ - + @, "
+                "starting with a letter or digit"
+            )
         if not self.token and not (self.email and self.password):
             raise CredentialsError(
                 f"account {self.name!r} needs a token, or an email and password to sign in"
             )
-        for field_name in ("token", "cookies", *BROWSER_FIELDS):
+        for field_name in ("token", "cookies", "proxy", "email", "password", *BROWSER_FIELDS):
             value = getattr(self, field_name)
-            if value and ("\r" in value or "\n" in value):  # it goes into a request header
+            if not value:
+                continue
+            if "\r" in value or "\n" in value or "\x00" in value:  # it goes into a header
                 raise CredentialsError(f"account {self.name!r}: its {field_name} has a line break")
+            limit = _SIZE_LIMITS.get(field_name, _FIELD_LIMIT)
+            if len(value) > limit:
+                raise CredentialsError(
+                    f"account {self.name!r}: its {field_name} is {len(value):,} characters "
+                    f"(at most {limit:,})"
+                )
         if self.proxy is not None and not _is_http_proxy(self.proxy):
             raise CredentialsError(
                 f"account {self.name!r}: the proxy must be an http://host:port URL "
@@ -138,12 +151,28 @@ def browser_fields(browser: BrowserProfile | None) -> dict[str, str | None]:
 
 
 def _is_http_proxy(proxy: str) -> bool:
+    """``http://[user:password@]host[:port]`` and nothing else (no path, query or spaces)."""
+    if any(ch.isspace() for ch in proxy):
+        return False
     parts = urlsplit(proxy)
     try:
         parts.port  # noqa: B018 (a port that is not a number raises here)
     except ValueError:
         return False
-    return parts.scheme == "http" and bool(parts.hostname)
+    return (
+        parts.scheme == "http"
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+#: account names: safe in file names, log lines, URLs and Redis keys
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}")
+#: the longest secret a field may hold (a JWT is ~0.3-2 KB; a whole browser jar a few KB)
+_SIZE_LIMITS = {"token": 16_384, "cookies": 65_536, "password": 1_024, "email": 320}
+_FIELD_LIMIT = 8_192
 
 
 def mask_secret(value: str | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 
@@ -32,7 +31,8 @@ CURL_FIELD = "curl"
 
 async def handle_admin(gateway: Gateway, method: str, path: str, body: bytes, send: Send) -> None:
     """Serve one admin request (``path`` starts with ``/admin``)."""
-    parts = [unquote(p) for p in path[len(PREFIX) :].split("/") if p]
+    # the server already percent-decoded the path once: decoding again would let %252F through
+    parts = [p for p in path[len(PREFIX) :].split("/") if p]
     if not path.startswith(PREFIX) or (path != PREFIX and not path.startswith(PREFIX + "/")):
         raise NotFound(f"Unknown admin route: {method} {path}. See GET {PREFIX}.")
     if not parts:

@@ -27,7 +27,7 @@ from qwen_proxy.accounts.credentials import (
     mask_email,
     redact_proxy,
 )
-from qwen_proxy.accounts.jwt import token_expiry
+from qwen_proxy.accounts.jwt import token_claims, token_expiry
 from qwen_proxy.accounts.status import format_time
 from qwen_proxy.accounts.storage import accounts_path, load_accounts, save_accounts
 from qwen_proxy.cli import import_curl
@@ -157,6 +157,12 @@ def _add(args: argparse.Namespace, path: Path) -> int:
     expires = token_expiry(account.token) if account.token else None
     until = f", token valid until {format_time(expires)}" if expires else ""
     print(f"{'replaced' if replaced else 'added'} account {account.name}{until} ({path})")
+    if account.token and token_claims(account.token) is None:
+        print(
+            "qwen-proxy accounts: warning: the token is not a JWT (Qwen's start with 'eyJ' and "
+            "have three dot-separated parts); check that the whole value was copied",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -190,6 +196,12 @@ def _import_cookies(args: argparse.Namespace, path: Path) -> int:
     updated = replace(found, cookies=cookies.header, token=cookies.token or found.token)
     save_accounts(path, [updated if a.name == name else a for a in accounts])
     fresh = " and token" if cookies.token and cookies.token != found.token else ""
+    if fresh:
+        print(
+            f"qwen-proxy accounts: note: the cookies carry a token (the 'token' cookie); it "
+            f"replaces the token stored for {name}",
+            file=sys.stderr,
+        )
     print(
         f"imported cookies{fresh} for {name}; a running gateway puts it back in service "
         "within seconds"
