@@ -15,7 +15,7 @@ import orjson
 from qwen_proxy.accounts import AccountStatus, Credentials, CredentialsError, import_cookies
 from qwen_proxy.accounts.check import check_account
 from qwen_proxy.accounts.credentials import CREDENTIAL_FIELDS, credentials_from_fields
-from qwen_proxy.api.responses import Send, send_json
+from qwen_proxy.api.http import Send, send_json
 from qwen_proxy.errors import InvalidRequest, MethodNotAllowed, NotFound
 from qwen_proxy.service.gateway import Gateway
 

@@ -11,9 +11,7 @@ import logging
 from collections.abc import Awaitable
 
 from qwen_proxy.api.admin import handle_admin
-from qwen_proxy.api.openai.chat import complete
-from qwen_proxy.api.requests import header, read_body
-from qwen_proxy.api.responses import (
+from qwen_proxy.api.http import (
     Message,
     Receive,
     Scope,
@@ -22,6 +20,8 @@ from qwen_proxy.api.responses import (
     send_internal_error,
     send_json,
 )
+from qwen_proxy.api.openai.chat import complete
+from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.config import Settings
 from qwen_proxy.errors import (
     AuthenticationFailed,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qwen_proxy.api.responses import Receive, Scope
+from qwen_proxy.api.http import Receive, Scope
 from qwen_proxy.errors import GatewayError, PayloadTooLarge
 
 
