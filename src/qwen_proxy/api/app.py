@@ -26,6 +26,7 @@ from qwen_proxy.api.http import (
 )
 from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.requests import header, read_body
+from qwen_proxy.api.responses.handler import create_response
 from qwen_proxy.config import Settings
 from qwen_proxy.errors import (
     AuthenticationFailed,
@@ -46,6 +47,7 @@ CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 ANTHROPIC_PATHS = frozenset((MESSAGES_PATH, COUNT_TOKENS_PATH))
+RESPONSES_PATHS = frozenset(("/v1/responses", "/responses"))
 #: sent by every Anthropic SDK request: the model list then answers in Anthropic's shape
 ANTHROPIC_VERSION = b"anthropic-version"
 
@@ -77,6 +79,8 @@ class App:
                 return self._chat(scope, receive, send)
             if path in ANTHROPIC_PATHS:
                 return self._messages(scope, receive, send)
+            if path in RESPONSES_PATHS:
+                return self._responses(scope, receive, send)
             return self._http(scope, receive, send)
         if kind == "lifespan":
             return self._lifespan(receive, send)
@@ -92,6 +96,21 @@ class App:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return send_internal_error(send)
         return complete(self.gateway.service, tenant, scope, receive, send)
+
+    async def _responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The Responses face (OpenAI's error shape and client key, as on the chat face)."""
+        try:
+            _allow(scope["method"], "POST")
+            tenant = self._authenticate(scope)
+            service, records = self.gateway.service, self.gateway.responses
+        except GatewayError as error:
+            await send_error(send, error)
+            return
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await send_internal_error(send)
+            return
+        await create_response(service, records, tenant, scope, receive, send)
 
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The Anthropic face: its own error shape, and ``x-api-key`` accepted for the key."""
