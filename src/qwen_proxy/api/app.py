@@ -97,38 +97,33 @@ class App:
             return send_internal_error(send)
         return complete(self.gateway.service, tenant, scope, receive, send)
 
-    async def _responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _responses(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The Responses face (OpenAI's error shape and client key, as on the chat face)."""
         try:
             _allow(scope["method"], "POST")
             tenant = self._authenticate(scope)
             service, records = self.gateway.service, self.gateway.responses
         except GatewayError as error:
-            await send_error(send, error)
-            return
+            return send_error(send, error)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await send_internal_error(send)
-            return
-        await create_response(service, records, tenant, scope, receive, send)
+            return send_internal_error(send)
+        return create_response(service, records, tenant, scope, receive, send)
 
-    async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _messages(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The Anthropic face: its own error shape, and ``x-api-key`` accepted for the key."""
         try:
             _allow(scope["method"], "POST")
             tenant = self._authenticate(scope, x_api_key=True)
             service = self.gateway.service
         except GatewayError as error:
-            await send_anthropic_error(send, error)
-            return
+            return send_anthropic_error(send, error)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await send_anthropic_internal_error(send)
-            return
+            return send_anthropic_internal_error(send)
         if scope["path"] == COUNT_TOKENS_PATH:
-            await count_tokens(service, self.models, scope, receive, send)
-        else:
-            await create_message(service, self.models, tenant, scope, receive, send)
+            return count_tokens(service, self.models, scope, receive, send)
+        return create_message(service, self.models, tenant, scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

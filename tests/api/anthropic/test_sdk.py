@@ -140,6 +140,10 @@ def test_count_tokens_estimates_the_prompt(claude: anthropic.Anthropic) -> None:
         model=SONNET, system="You are helpful. " * 50, messages=user("hello")
     )
     assert 0 < short.input_tokens < longer.input_tokens
+    # Claude Code counts with its tools: they are counted, not refused
+    tool: Any = {"name": "read_file", "description": "Read a file. " * 20, "input_schema": {}}
+    with_tools = claude.messages.count_tokens(model=SONNET, tools=[tool], messages=user("hello"))
+    assert with_tools.input_tokens > short.input_tokens
 
 
 def test_the_model_list_offers_the_claude_names(claude: anthropic.Anthropic) -> None:
