@@ -48,9 +48,11 @@ PACED = {"ttfb": 0.2, "event_delay": 0.02, "answer_length": 60, "delta_max": 6}
 UNPACED_SHORT = {"ttfb": 0.0, "event_delay": 0.0, "answer_length": None, "delta_max": 6}
 #: no pacing, long answers: the relay's own ceiling
 UNPACED_LONG = {"ttfb": 0.0, "event_delay": 0.0, "answer_length": 3000, "delta_max": 6}
-#: streams that stay open: the first text after 5 s, then one event every 5 s
-EMULATOR_FLAGS = ["--no-fragment", "--no-record"]
+#: the 2026-06 era: the gateway's single QWEN_PROXY_TOKEN serves without a browser session
+#: for as long as a run takes (the firewall's gates would only measure the slider page)
+EMULATOR_FLAGS = ["--no-fragment", "--no-record", "--auth-era", "2026-06"]
 REDIS_FLAGS = ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+#: streams that stay open: the first text after 5 s, then one event every 5 s
 HELD = {"ttfb": 0.0, "event_delay": 5.0, "answer_length": 60, "delta_max": 6}
 
 

@@ -41,7 +41,9 @@ def email(name: str) -> str:
 @contextmanager
 def several_accounts(names: Iterable[str] = ("a", "b", "c")) -> Iterator[EmulatorHandle]:
     """An emulator that knows one account per name (password from ``PASSWORDS``)."""
-    config = EmulatorConfig(accounts=[Account(email(n), PASSWORDS[n]) for n in names])
+    config = EmulatorConfig(
+        accounts=[Account(email(n), PASSWORDS[n]) for n in names], auth_era="2026-06"
+    )
     with running_emulator(config) as handle:
         yield handle
 

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway_support import gateway_settings, running_gateway
+from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.server.run import BackgroundGateway
 from redis_support import RedisServer, running_redis, unavailable
@@ -36,12 +37,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # --- emulator (owner: emulator) -------------------------------------------------------------
 # A fresh offline Qwen service per test on a free port (start-up measured at ~5 ms).
+# The tests written before browser sessions run in the era they were written for (2026-06:
+# a token alone opens every route); the 2026-10 rules have their own tests and fixtures.
 
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorHandle]:
-    """A running emulator with the default sample account; see qwen_proxy.emulator.testing."""
-    with running_emulator() as handle:
+    """A running emulator (2026-06 era) with the default sample account; see
+    qwen_proxy.emulator.testing."""
+    with running_emulator(EmulatorConfig.default(auth_era="2026-06")) as handle:
+        yield handle
+
+
+@pytest.fixture
+def emulator_now() -> Iterator[EmulatorHandle]:
+    """A running emulator of today's upstream (2026-10 era: browser sessions, 15-minute
+    tokens, the firewall's gates) with the default sample account."""
+    with running_emulator(EmulatorConfig.default()) as handle:
         yield handle
 
 

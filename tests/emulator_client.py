@@ -59,13 +59,22 @@ def parse_events(raw: bytes) -> list[Any]:
 class Qwen:
     """Calls the emulator the way a Qwen web client would."""
 
-    def __init__(self, emulator: EmulatorHandle, token: str | None = None) -> None:
+    def __init__(
+        self,
+        emulator: EmulatorHandle,
+        token: str | None = None,
+        browser: dict[str, str] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.http = httpx.Client(base_url=emulator.url, timeout=10, headers={"User-Agent": "t"})
         self.token = token or emulator.token
+        #: a browser session's headers (2026-10 era): sent instead of the bare Bearer header
+        self.browser = browser
 
     def auth(self, token: str | None = None) -> dict[str, str]:
-        """The Bearer header."""
+        """The Bearer header, or the whole browser session when the client has one."""
+        if self.browser is not None and token is None:
+            return dict(self.browser)
         return {"Authorization": f"Bearer {token or self.token}"}
 
     def new_chat(self, chat_type: str = "t2t", token: str | None = None) -> str:

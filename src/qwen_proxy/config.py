@@ -17,8 +17,11 @@ from typing import Any, Literal, get_args, get_origin
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-#: what the upstream's web app sends today; all three change over time, so each is a setting
+#: what the upstream's web app sends today; all of these change over time, so each is a
+#: setting (an account imported from a browser sends that browser's own values instead)
 DEFAULT_WEB_VERSION = "0.2.68"
+#: the sign-in host runs its own app, with its own version
+DEFAULT_AUTH_VERSION = "0.3.12"
 DEFAULT_BX_V = "2.5.36"
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -63,6 +66,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8787
     upstream_url: str = "https://chat.qwen.ai"
+    #: where accounts sign in and renew their short-lived access tokens
+    auth_url: str = "https://auth.qwen.ai"
     #: one account's JWT (accounts.json in the data directory holds pools)
     token: str | None = field(default=None, repr=False)
     cookies: str | None = field(default=None, repr=False)
@@ -79,7 +84,10 @@ class Settings:
     #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
     continue_from: ContinueFrom = "response_id"
     max_body_bytes: int = 20 * 1024 * 1024
+    #: the ``version`` header of calls to the chat host
     web_version: str = DEFAULT_WEB_VERSION
+    #: the ``version`` header of calls to the auth host
+    auth_version: str = DEFAULT_AUTH_VERSION
     bx_v: str = DEFAULT_BX_V
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout: float = 10.0
@@ -87,6 +95,9 @@ class Settings:
     first_byte_timeout: float = 60.0
     #: between two reads once the stream runs (thinking can pause for long)
     idle_timeout: float = 120.0
+    #: from the request to the reply's first content (text, reasoning or sources), all
+    #: attempts together: keep-alive comments or empty events do not stretch it
+    first_content_timeout: float = 180.0
     retries: int = 2
     backoff_base: float = 0.25
     backoff_max: float = 4.0
@@ -136,6 +147,8 @@ class Settings:
             raise SettingsError(f"QWEN_PROXY_PORT must be 0-65535, got {self.port}")
         if not self.upstream_url.startswith(("http://", "https://")):
             raise SettingsError("QWEN_PROXY_UPSTREAM_URL must start with http:// or https://")
+        if not self.auth_url.startswith(("http://", "https://")):
+            raise SettingsError("QWEN_PROXY_AUTH_URL must start with http:// or https://")
         if self.store not in ("sqlite", "memory") and not self.store.startswith(REDIS_SCHEMES):
             raise SettingsError(
                 f"QWEN_PROXY_STORE must be sqlite, memory or a redis:// URL, got {self.store!r}"
@@ -150,6 +163,7 @@ class Settings:
             "conversation_max_nodes",
             "connect_timeout",
             "first_byte_timeout",
+            "first_content_timeout",
             "idle_timeout",
             "account_max_concurrent",
             "keep_alive",
@@ -186,6 +200,11 @@ class Settings:
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash."""
         return self.upstream_url.rstrip("/")
+
+    @property
+    def auth_base(self) -> str:
+        """The auth host's URL without a trailing slash."""
+        return self.auth_url.rstrip("/")
 
 
 def parse_model_map(text: str) -> tuple[tuple[str, str], ...]:

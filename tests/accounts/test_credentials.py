@@ -1,4 +1,4 @@
-"""Credentials on disk, cookie import from browsers, and reading a JWT's expiry."""
+"""Credentials and browser sessions on disk, cookie import, and reading a JWT's expiry."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from qwen_proxy.accounts import (
     import_cookies,
     load_accounts,
     mask_email,
+    mask_secret,
+    migrate_accounts_file,
     parse_cookie_string,
     save_accounts,
     token_claims,
     token_expiry,
     token_from_cookies,
 )
+from qwen_proxy.accounts.cookies import set_cookie_changes, update_jar
+from qwen_proxy.qwen.browser import BrowserProfile
 
 pytestmark = pytest.mark.unit
 
@@ -211,3 +215,187 @@ def test_token_expiry_is_read_from_the_exp_claim() -> None:
 )
 def test_token_without_readable_expiry_has_none(token: str) -> None:
     assert token_expiry(token) is None
+
+
+# -- browser sessions -------------------------------------------------------------------------
+
+BX_UA = "231!browser-fingerprint-" + "x" * 40
+UMID = "T2gA-device-token-" + "y" * 20
+SESSION_COOKIES = f"cna=c1; acw_tc=w1; token={TOKEN}; refresh_token=refresh-secret-value"
+
+
+def browser_session(name: str = "browser") -> Credentials:
+    profile = BrowserProfile(
+        user_agent="Mozilla/5.0 Chrome/142.0.0.0",
+        sec_ch_ua='"Chromium";v="142"',
+        sec_ch_ua_mobile="?0",
+        sec_ch_ua_platform='"Windows"',
+        timezone="GMT+0800 (China Standard Time)",
+        bx_ua=BX_UA,
+        bx_umidtoken=UMID,
+        bx_v="2.5.36",
+        web_version="0.3.11",
+    )
+    return Credentials(name=name, token=TOKEN, cookies=SESSION_COOKIES).with_browser(profile)
+
+
+def test_a_browser_session_keeps_its_jar_refresh_token_and_profile() -> None:
+    account = browser_session()
+
+    assert account.is_browser_session
+    assert account.refresh_token == "refresh-secret-value"
+    assert list(account.jar) == ["cna", "acw_tc", "token", "refresh_token"]
+    assert account.browser is not None
+    assert account.browser.bx_ua == BX_UA
+    assert account.browser.web_version == "0.3.11"
+
+
+def test_a_token_only_account_has_no_browser_profile() -> None:
+    account = Credentials(name="old", token=TOKEN)
+
+    assert account.browser is None
+    assert not account.is_browser_session
+    assert account.refresh_token is None
+
+
+def test_browser_sessions_are_saved_and_load_back_identical(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    accounts = [browser_session(), full_account("old")]
+
+    save_accounts(path, accounts)
+    stored = json.loads(path.read_text())
+
+    assert load_accounts(path) == accounts
+    assert stored["version"] == 2
+    assert stored["accounts"][0]["browser"]["bx_umidtoken"] == UMID
+    assert "browser" not in stored["accounts"][1]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_old_accounts_file_is_read_and_migrated_in_place_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    old = {"version": 1, "accounts": [{"name": "main", "token": TOKEN, "cookies": COOKIES}]}
+    path.write_text(json.dumps(old))
+    path.chmod(0o644)
+
+    before = load_accounts(path)
+    migrated = migrate_accounts_file(path)
+    again = migrate_accounts_file(path)
+
+    assert before == [Credentials(name="main", token=TOKEN, cookies=COOKIES)]
+    assert migrated is True
+    assert again is False
+    assert json.loads(path.read_text())["version"] == 2
+    assert load_accounts(path) == before
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.json"]
+
+
+def test_the_first_layout_a_bare_list_is_migrated_too(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps([{"name": "main", "token": TOKEN}]))
+
+    assert migrate_accounts_file(path) is True
+    assert load_accounts(path) == [Credentials(name="main", token=TOKEN)]
+
+
+def test_a_missing_accounts_file_is_not_created_by_the_migration(tmp_path: Path) -> None:
+    assert migrate_accounts_file(tmp_path / "accounts.json") is False
+    assert not (tmp_path / "accounts.json").exists()
+
+
+def test_a_file_from_a_newer_gateway_is_refused_rather_than_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps({"version": 3, "accounts": []}))
+
+    with pytest.raises(CredentialsError, match="newer"):
+        load_accounts(path)
+    assert migrate_accounts_file(path) is False
+
+
+def test_a_browser_profile_that_is_not_an_object_is_refused_naming_the_account(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "accounts.json"
+    path.write_text(
+        json.dumps({"version": 2, "accounts": [{"name": "a", "token": "t", "browser": "x"}]})
+    )
+    with pytest.raises(CredentialsError, match="#1: browser"):
+        load_accounts(path)
+
+
+def test_a_browser_session_never_shows_a_secret() -> None:
+    account = browser_session()
+    shown = repr(account) + str(account) + repr(account.browser)
+
+    for secret in (TOKEN, BX_UA, UMID, "refresh-secret-value"):
+        assert secret not in shown
+    assert "Chrome/142" in shown
+
+
+@pytest.mark.parametrize("field", ["bx_ua", "bx_umidtoken", "user_agent", "sec_ch_ua"])
+def test_a_browser_value_with_a_line_break_is_refused_without_echoing_it(field: str) -> None:
+    with pytest.raises(CredentialsError, match="line break") as refused:
+        Credentials(name="a", token="t", **{field: "secretpart\r\nX-Injected: 1"})
+    assert "secretpart" not in str(refused.value)
+
+
+def test_secrets_are_masked_to_a_prefix_and_a_length() -> None:
+    assert mask_secret(TOKEN) == f"eyJh... ({len(TOKEN)} chars)"
+    assert mask_secret("short") == "(5 chars)"
+    assert mask_secret(None) == "(none)"
+
+
+def test_set_cookie_answers_update_the_jar_in_place_and_delete_cookies() -> None:
+    changes = set_cookie_changes(
+        [
+            "refresh_token=new-refresh; Domain=.qwen.ai; Path=/; Max-Age=2592000; HttpOnly",
+            "token=new-access; Path=/",
+            "acw_tc=; Max-Age=0",
+            "tfstk=t1; Path=/",
+        ]
+    )
+
+    jar = update_jar("cna=c1; acw_tc=w1; token=old; refresh_token=old-refresh", changes)
+
+    assert jar == "cna=c1; token=new-access; refresh_token=new-refresh; tfstk=t1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "a/b", "nul\x00byte", "x" * 65, "-leading", "with space", "", "é"],
+)
+def test_account_names_outside_the_safe_set_are_refused(name: str) -> None:
+    with pytest.raises(CredentialsError, match="is not allowed"):
+        Credentials(name=name, token="t")
+
+
+@pytest.mark.parametrize("name", ["work", "me@example.com", "a.b-c_d+1", "X" * 64])
+def test_ordinary_account_names_are_accepted(name: str) -> None:
+    assert Credentials(name=name, token="t").name == name
+
+
+def test_a_refused_name_is_not_echoed_whole() -> None:
+    with pytest.raises(CredentialsError) as caught:
+        Credentials(name="y" * 1_000_000, token="t")
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://proxy:8080\r\nX-Evil: 1",
+        "http://proxy:8080/path",
+        "http://proxy:8080?q=1",
+        "http://pro xy:8080",
+        "socks5://proxy:1080",
+    ],
+)
+def test_a_proxy_is_http_host_port_and_nothing_else(proxy: str) -> None:
+    with pytest.raises(CredentialsError):
+        Credentials(name="a", token="t", proxy=proxy)
+
+
+def test_oversized_secrets_are_refused_with_the_limit() -> None:
+    with pytest.raises(CredentialsError, match="at most 16,384"):
+        Credentials(name="a", token="t" * 20_000)

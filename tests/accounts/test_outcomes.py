@@ -138,10 +138,35 @@ async def test_transient_failures_rest_the_account_only_after_several_in_a_row()
     assert pool.usable()
     await report(pool, Outcome.transient())
     assert not pool.usable()
-    assert await rest_seconds(pool, clock, OTHER_MODEL) == 30
     clock.advance(30)
     assert pool.usable()
     assert pool.snapshot()[0].failures == 5
+
+
+async def test_the_only_account_resting_after_network_trouble_is_tried_again_one_at_a_time() -> (
+    None
+):
+    clock = ManualClock()
+    pool = make_pool(clock)
+    for _ in range(3):
+        await report(pool, Outcome.transient())
+    assert not pool.usable()
+    # no client is refused for 30 s on a network blip: one request probes the account ...
+    probe = await pool.acquire(MODEL, max_wait=0)
+    # ... while the others wait for its verdict
+    assert await rest_seconds(pool, clock) == 30
+    await probe.release(Outcome.ok())
+    assert pool.usable()  # it got through: the rest is over
+
+
+async def test_a_failed_probe_keeps_the_account_resting() -> None:
+    clock = ManualClock()
+    pool = make_pool(clock)
+    for _ in range(3):
+        await report(pool, Outcome.transient())
+    probe = await pool.acquire(MODEL, max_wait=0)
+    await probe.release(Outcome.transient())
+    assert not pool.usable()
 
 
 async def test_captcha_quarantines_until_new_cookies_are_imported() -> None:
@@ -233,7 +258,9 @@ async def test_refusal_after_repeated_server_errors_says_so() -> None:
     pool = make_pool(clock)
     for _ in range(3):
         await report(pool, Outcome.transient())
+    probe = await pool.acquire(MODEL, max_wait=0)  # one request tries it again
     with pytest.raises(NoAccountAvailable) as caught:
         await pool.acquire(MODEL, max_wait=0)
+    await probe.release(Outcome.transient())
     assert "1 resting after network or server errors until" in caught.value.message
     assert caught.value.retry_after == 30

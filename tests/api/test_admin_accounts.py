@@ -100,6 +100,14 @@ def test_removed_account_leaves_the_pool_and_the_file(
     assert [a.name for a in load_accounts(tmp_path / "accounts.json")] == ["b"]
 
 
+def test_admin_paths_are_percent_decoded_once_only(gateway2: BackgroundGateway) -> None:
+    # "%2561" is "%61" once decoded; decoding twice would make it "a" and remove that account
+    response = admin(gateway2, "DELETE", "/admin/accounts/%2561")
+
+    assert response.status_code == 404
+    assert set(states(gateway2)) == {"a", "b"}
+
+
 def test_unknown_account_and_bad_bodies_answer_in_openai_shape(
     gateway2: BackgroundGateway,
 ) -> None:

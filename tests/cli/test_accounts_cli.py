@@ -43,7 +43,8 @@ def accounts(
 @pytest.fixture
 def emulator2() -> Iterator[EmulatorHandle]:
     config = EmulatorConfig(
-        accounts=[Account("a@example.com", PASSWORD), Account("b@example.com", PASSWORD)]
+        accounts=[Account("a@example.com", PASSWORD), Account("b@example.com", PASSWORD)],
+        auth_era="2026-06",
     )
     with running_emulator(config) as handle:
         yield handle
@@ -136,3 +137,18 @@ def test_import_cookies_returns_a_quarantined_account_to_a_running_gateway(
     assert reply.choices[0].message.content == "back"
     assert "fresh-browser-cookie" in (load_accounts(tmp_path / "accounts.json")[0].cookies or "")
     assert "fresh-browser-cookie" not in before.stdout + after + imported.stdout
+
+
+def test_a_token_that_is_not_a_jwt_is_saved_with_a_warning(tmp_path: Path) -> None:
+    result = accounts(tmp_path, "add", "--name", "typo", "--token", "notajwt")
+    assert result.returncode == 0
+    assert "added account typo" in result.stdout
+    assert "warning: the token is not a JWT" in result.stderr
+    assert "notajwt" not in result.stderr  # the warning names no secret
+
+
+def test_cookies_that_replace_the_token_say_so(tmp_path: Path) -> None:
+    accounts(tmp_path, "add", "--name", "main", "--token", "old-token")
+    result = accounts(tmp_path, "import-cookies", "main", "-", stdin="token=new-token; other=1")
+    assert result.returncode == 0, result.stderr
+    assert "replaces the token stored for main" in result.stderr

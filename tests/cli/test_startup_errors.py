@@ -78,3 +78,18 @@ def test_an_unknown_log_level_names_the_choices(tmp_path: Path) -> None:
     result = qwen_proxy("serve", "--log-level", "loud", data_dir=tmp_path)
     assert result.returncode == 2
     assert_one_clean_line(result, "debug, info, warning, error", "'loud'")
+
+
+def test_help_loads_neither_the_server_nor_the_emulator() -> None:
+    probe = (
+        "import sys\n"
+        "from qwen_proxy.cli.main import build_parser\n"
+        "build_parser().format_help()\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'uvicorn')]\n"
+        "print(','.join(sorted(heavy)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

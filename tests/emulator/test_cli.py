@@ -34,6 +34,19 @@ def test_flags_become_the_config(tmp_path: Path) -> None:
     assert listed.faults == ["capacity"]
 
 
+def test_the_era_is_todays_unless_the_older_one_is_asked_for() -> None:
+    today = config_from_args(parse())
+    older = config_from_args(
+        parse("--auth-era", "2026-06", "--access-token-ttl", "5", "--max-request-body", "999")
+    )
+
+    assert today.auth_era == "2026-10"
+    assert today.access_token_ttl == 15 * 60
+    assert (older.auth_era, older.access_token_ttl, older.max_request_body) == ("2026-06", 5, 999)
+    with pytest.raises(SystemExit):
+        parse("--auth-era", "2025-01")
+
+
 def test_python_m_prints_the_url_and_a_working_sample_token() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "qwen_proxy.emulator", "--port", "0"],

@@ -116,7 +116,7 @@ def _session(emu: EmulatorHandle, text: str) -> bytes:
 
 def test_fragmented_stream_reassembles_byte_exact_and_cuts_inside_characters() -> None:
     def config(fragment: bool) -> EmulatorConfig:
-        base = EmulatorConfig.default()
+        base = EmulatorConfig.default(auth_era="2026-06")
         base.seed, base.fixed_time, base.fragment = 7, 1790000000, fragment
         return base
 

@@ -120,6 +120,19 @@ def test_optional_settings_accept_none_and_their_type() -> None:
     assert Settings(token="t").token == "t"
 
 
+def test_the_auth_host_and_its_version_are_settings_of_their_own() -> None:
+    default = Settings.from_env({})
+    moved = Settings.from_env(
+        {"QWEN_PROXY_AUTH_URL": "http://127.0.0.1:8900/auth/", "QWEN_PROXY_AUTH_VERSION": "0.4.0"}
+    )
+
+    assert default.auth_url == "https://auth.qwen.ai"
+    assert default.auth_version != default.web_version
+    assert (moved.auth_base, moved.auth_version) == ("http://127.0.0.1:8900/auth", "0.4.0")
+    with pytest.raises(SettingsError, match="QWEN_PROXY_AUTH_URL"):
+        Settings.from_env({"QWEN_PROXY_AUTH_URL": "auth.qwen.ai"})
+
+
 def test_anthropic_model_map_reads_pairs_or_json_in_order() -> None:
     pairs = Settings.from_env(
         {"QWEN_PROXY_ANTHROPIC_MODEL_MAP": "claude-sonnet-*=qwen3.7-max, claude-*=qwen3.7-plus"}

@@ -1,13 +1,23 @@
-"""Classification of upstream answers that are not a stream (protocol notes §4, §7.7, §7.8)."""
+"""Classification of upstream answers that are not a stream: app errors, WAF pages and JSON
+challenges, auth failures, and the one test of what an error envelope is."""
 
 from __future__ import annotations
+
+import contextlib
 
 import orjson
 import pytest
 
 from qwen_proxy.errors import GatewayError, GatewayTimeout
+from qwen_proxy.qwen import classify
 from qwen_proxy.qwen import errors as qe
-from qwen_proxy.qwen.classify import classify_answer, classify_error_object, is_success_json
+from qwen_proxy.qwen.classify import (
+    classify_answer,
+    classify_error_object,
+    envelope_error,
+    json_payload,
+)
+from qwen_proxy.qwen.stream import QwenStreamParser
 
 pytestmark = pytest.mark.unit
 
@@ -194,6 +204,78 @@ def test_every_upstream_error_is_a_gateway_error_and_an_upstream_error() -> None
 
 
 def test_success_json_is_recognised() -> None:
-    assert is_success_json(b'{"success":true,"request_id":"1","data":{"id":"chat"}}')
-    assert not is_success_json(app_error("RateLimited", "x"))
-    assert not is_success_json(b"<html></html>")
+    success = b'{"success":true,"request_id":"1","data":{"id":"chat"}}'
+    assert json_payload(200, JSON, success) == orjson.loads(success)
+    assert envelope_error(orjson.loads(success)) is None
+    with pytest.raises(qe.UpstreamRateLimited):
+        json_payload(200, JSON, app_error("RateLimited", "x"))
+    with pytest.raises(qe.UpstreamMalformed):
+        json_payload(200, JSON, b"<html></html>")
+
+
+ENVELOPES = [
+    ({"success": False, "data": {"code": "RateLimited", "details": "x"}}, qe.UpstreamRateLimited),
+    ({"error": {"code": "data_inspection_failed", "details": "x"}}, qe.ContentFiltered),
+    ({"data": {"error": {"code": "Unauthorized", "details": "x"}}}, qe.UpstreamAuthFailed),
+    (
+        {"data": {"code": "CHAT_IN_PROGRESS", "details": "The chat is in progress!"}},
+        qe.ChatInProgress,
+    ),
+    (
+        {"ret": ["FAIL_SYS_USER_VALIDATE", "verify"], "data": {"url": "https://x/punish"}},
+        qe.UpstreamCaptcha,
+    ),
+    ({"ret": ["RGV587_ERROR::SM::crowded"], "data": {}}, qe.UpstreamOverloaded),
+    ({"detail": "Your session has expired or the token is invalid."}, qe.UpstreamAuthFailed),
+    ({"error": "Internal error!"}, qe.UpstreamBadRequest),
+]
+DATA = [
+    {"success": True, "request_id": "1", "data": {"id": "chat"}},
+    {"success": True, "data": {"status": True}, "error": None},
+    {"token": "jwt", "id": "user"},
+    {"data": [{"id": "qwen3-max"}]},
+]
+
+
+@pytest.mark.parametrize(("envelope", "error"), ENVELOPES)
+def test_short_answers_and_stream_events_agree_on_an_error_envelope(
+    envelope: dict[str, object], error: type[qe.UpstreamError]
+) -> None:
+    raw = orjson.dumps(envelope)
+    with pytest.raises(error):
+        json_payload(200, JSON, raw)
+    assert isinstance(classify_answer(200, JSON, raw), error)
+    parser = QwenStreamParser()
+    parser.feed(b"data: " + raw + b"\n\n")
+    assert isinstance(parser.error, error)
+
+
+@pytest.mark.parametrize("payload", DATA)
+def test_short_answers_and_stream_events_agree_on_data(payload: dict[str, object]) -> None:
+    raw = orjson.dumps(payload)
+    assert json_payload(200, JSON, raw) == payload
+    parser = QwenStreamParser()
+    assert parser.feed(b"data: " + raw + b"\n\n") == []
+    assert parser.error is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"success":true,"data":{"id":"chat"}}',
+        app_error("RateLimited", "x"),
+        b"{not json",
+        b"<html>captcha</html>",
+    ],
+)
+def test_a_short_answer_is_parsed_once(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bytes] = []
+
+    def counting(data: bytes) -> object:
+        calls.append(data)
+        return orjson.loads(data)
+
+    monkeypatch.setattr(classify, "_loads", counting)
+    with contextlib.suppress(qe.UpstreamError):
+        json_payload(200, JSON, body)
+    assert len(calls) == 1

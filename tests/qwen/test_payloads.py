@@ -1,4 +1,4 @@
-"""Request bodies and headers sent to Qwen (protocol notes §1.1, §1.2, §2.2)."""
+"""Request bodies and headers sent to Qwen: new chat, completion, browser headers."""
 
 from __future__ import annotations
 
@@ -51,9 +51,11 @@ def test_first_turn_completion_body_has_every_field_the_web_app_sends() -> None:
         "version",
         "incremental_output",
         "chat_id",
+        "chatId",
         "chat_mode",
         "model",
         "parent_id",
+        "parentId",
         "messages",
         "timestamp",
     ]
@@ -163,3 +165,34 @@ def test_headers_without_chat_refer_to_the_home_page() -> None:
     assert sent["Referer"] == "https://chat.qwen.ai/"
     assert sent["Accept"] == "application/json, text/plain, */*"
     assert "timezone" not in sent
+
+
+def test_completion_body_names_chat_and_parent_in_both_spellings_the_upstream_checks() -> None:
+    first = completion_body(
+        chat_id="chat-1",
+        model="qwen3.7-plus",
+        parent_id=None,
+        content="Hi",
+        fid="f",
+        child_id="c",
+        now_s=1,
+    )
+    later = completion_body(
+        chat_id="chat-1",
+        model="qwen3.7-plus",
+        parent_id="resp-1",
+        content="Again",
+        fid="f2",
+        child_id="c2",
+        now_s=2,
+    )
+
+    assert first["chat_id"] == first["chatId"] == "chat-1"
+    assert first["parent_id"] is None
+    assert first["parentId"] is None
+    assert later["parent_id"] == later["parentId"] == "resp-1"
+    for body in (first, later):
+        (message,) = body["messages"]
+        assert message["id"] is None
+        assert message["files"] == []
+        assert message["feature_config"]["output_schema"] == "phase"

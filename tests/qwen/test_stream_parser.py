@@ -1,4 +1,4 @@
-"""The Qwen stream parser against the protocol notes' fixture streams (§7) and edge cases."""
+"""The Qwen stream parser against recorded-shape fixture streams and edge cases."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1106,6 +1106,17 @@ def test_app_errors_are_logged_with_their_traceback(caplog: pytest.LogCaptureFix
     assert "the cause" in str(record.exc_info[1])
 
 
+@contextmanager
+def short_body_deadline(seconds: float) -> Iterator[None]:
+    from qwen_proxy.server import protocol
+
+    saved, protocol.BODY_DEADLINE = protocol.BODY_DEADLINE, seconds
+    try:
+        yield
+    finally:
+        protocol.BODY_DEADLINE = saved
+
+
 # --- bounds on the request head ------------------------------------------------------------
 
 
@@ -1157,3 +1168,25 @@ async def test_a_target_over_8_kib_gets_414_and_a_long_body_is_still_fine() -> N
             await conn.send(post(b"b" * 200_000, "/" + "a" * 8000))
             response = await read_response(conn.reader)
             assert (response.status, len(response.body)) == (200, 200_000)
+
+
+@on_uvloop
+async def test_a_body_trickled_past_the_deadline_gets_408_and_the_connection_ends() -> None:
+    with short_body_deadline(0.3):
+        async with serving(echo) as served, connect(served.port) as conn:
+            await conn.send(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nabc")
+            response = await read_response(conn.reader)
+            assert response.status == 408
+            assert await conn.eof()
+
+
+@on_uvloop
+async def test_a_body_that_arrives_in_time_is_not_cut_by_the_deadline() -> None:
+    with short_body_deadline(0.3):
+        async with serving(echo) as served, connect(served.port) as conn:
+            await conn.send(post(b"x" * 1000))
+            first = await read_response(conn.reader)
+            await asyncio.sleep(0.5)  # idle keep-alive past the body deadline
+            await conn.send(post(b"y" * 10))
+            second = await read_response(conn.reader)
+            assert (first.status, second.status, second.body) == (200, 200, b"y" * 10)

@@ -1,4 +1,4 @@
-"""Conversations never lose or mix context (DESIGN.md, "The conversation model").
+"""Conversations never lose or mix context (docs/architecture.md, "The conversation model").
 
 Each test checks both what the emulator received (chat ids, parent ids, content sent) and what
 its model could recall from the branch it had on record.

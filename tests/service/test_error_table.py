@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from gateway_support import MODEL
+from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.emulator.model import UNICODE_ANSWER
 
 pytestmark = pytest.mark.integration
@@ -126,6 +128,23 @@ def test_stall_before_first_byte_is_a_504(emulator: Any, slow_gateway: Any) -> N
     assert error_of(response)["code"] == "upstream_timeout"
 
 
+def test_a_timeout_after_retries_says_how_long_the_client_waited_in_all(
+    emulator: Any, tmp_path: Path
+) -> None:
+    settings = gateway_settings(
+        emulator.url, emulator.token, tmp_path, first_byte_timeout=0.3, retries=2
+    )
+    emulator.set_fault("stall", seconds=3)
+    with running_gateway(settings) as gateway:
+        response = post(gateway)
+    assert response.status_code == 504
+    message = error_of(response)["message"]
+    assert "0.3 s before the first byte" in message  # one attempt's figure ...
+    assert re.search(r"Gave up after 3 attempts over (\d+\.\d) s\.", message), message
+    total = float(re.findall(r"over (\d+\.\d) s", message)[0])
+    assert total >= 0.9  # ... and the whole wait
+
+
 @pytest.mark.parametrize(
     ("fault", "params"),
     [("trickle", {"delay": 0.01}), ("malformed_line", {"at": 2}), ("cumulative", {})],
@@ -173,7 +192,11 @@ def test_stream_cut_midway_non_streamed_is_502(emulator: Any, gateway: Any) -> N
     emulator.set_fault("cut_after", n=4)
     response = post(gateway, content="long answer 400")
     assert response.status_code == 502
-    assert error_of(response)["code"] == "upstream_stream_cut"
+    error = error_of(response)
+    assert error["code"] == "upstream_stream_cut"
+    # a whole reply that failed shows no text: the message must not speak of one
+    assert "partial" not in error["message"]
+    assert "above" not in error["message"]
 
 
 def test_quota_error_midstream_arrives_as_error_event(emulator: Any, client: openai.OpenAI) -> None:

@@ -233,12 +233,12 @@ TABLE = {
         replace(NEW, failures=1),
         wait=0.25,
     ),
-    "second transient failure: back off 0.5 s": Row(
+    "second transient failure: back off 0.5 s, no second strike for the account": Row(
         errors.UpstreamConnectionError(),
         replace(NEW, failures=1),
         Then.RETRY,
         Why.TRANSIENT,
-        Outcome.transient(),
+        Outcome.abandoned(),
         replace(NEW, failures=2),
         wait=0.5,
     ),
@@ -283,7 +283,7 @@ TABLE = {
         replace(NEW, failures=2),
         Then.GIVE_UP,
         Why.RETRIES_SPENT,
-        Outcome.transient(),
+        Outcome.abandoned(),
         replace(NEW, failures=3),
         raises="error",
         stop_client_retries=True,

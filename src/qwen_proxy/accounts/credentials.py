@@ -1,58 +1,97 @@
-"""Account credentials, their storage in ``accounts.json``, and cookie import from browsers.
+"""Account credentials: what the gateway needs to act as one Qwen web account.
 
-Secrets (token, cookies, password, proxy user info) never leave this module in a repr, a str,
-an error message or a log line: ``Credentials`` redacts itself, and errors name the file or
-the field, never the value.
+An account is a browser session: its access token, its cookie jar (which holds the refresh
+token), and what the browser sends besides (``BrowserProfile``: anti-bot values, User-Agent,
+client hints). Old accounts hold a token only, and keep working where the upstream still
+takes one. Secrets (token, cookies, anti-bot values, password, proxy user info) never leave
+this package in a repr, a str, an error message or a log line: ``Credentials`` redacts
+itself, and errors name the field, never the value.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
+from qwen_proxy.accounts.cookies import REFRESH_COOKIE, parse_cookie_string
+from qwen_proxy.accounts.errors import CredentialsError
+from qwen_proxy.qwen.browser import BrowserProfile, profile_field_names
 
-log = logging.getLogger("qwen_proxy.accounts")
-
-ACCOUNTS_FILE = "accounts.json"
-#: the fields of an account entry (accounts.json, the admin routes)
+#: the string fields of an account entry (accounts.json, the admin routes)
 CREDENTIAL_FIELDS = ("name", "token", "cookies", "email", "password", "proxy")
+#: the entry key holding the browser profile (an object of ``BROWSER_FIELDS``)
+BROWSER_FIELD = "browser"
+BROWSER_FIELDS = profile_field_names()
 _REDACTED = "<redacted>"
 
-
-class CredentialsError(ValueError):
-    """Credentials or an accounts file cannot be used; the message never holds a secret."""
+__all__ = [
+    "BROWSER_FIELD",
+    "BROWSER_FIELDS",
+    "CREDENTIAL_FIELDS",
+    "Credentials",
+    "CredentialsError",
+    "browser_fields",
+    "credentials_from_fields",
+    "mask_email",
+    "mask_secret",
+    "redact_proxy",
+]
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """One Qwen web account: its JWT, and optionally cookies, sign-in data and an HTTP proxy."""
+    """One Qwen web account: its access token and, optionally, the rest of the browser session
+    it came from (cookie jar, browser profile), sign-in data and an HTTP proxy.
+
+    The browser profile's values are fields of their own (all strings, like the others, so
+    ``dataclasses.replace`` with string changes stays well-typed); ``browser`` gathers them.
+    """
 
     name: str
     token: str
+    #: the browser's cookie jar in ``Cookie`` header form, in the order the browser sent it
     cookies: str | None = None
     email: str | None = None
     password: str | None = None
     proxy: str | None = None
+    # -- the browser profile (see ``BrowserProfile``); None = not captured
+    user_agent: str | None = None
+    sec_ch_ua: str | None = None
+    sec_ch_ua_mobile: str | None = None
+    sec_ch_ua_platform: str | None = None
+    accept_language: str | None = None
+    timezone: str | None = None
+    bx_ua: str | None = None
+    bx_umidtoken: str | None = None
+    bx_v: str | None = None
+    web_version: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or any(ch.isspace() for ch in self.name):
-            raise CredentialsError("an account name must be non-empty and without spaces")
+        if not _NAME.fullmatch(self.name):
+            shown = repr(self.name[:40]) + ("..." if len(self.name) > 40 else "")
+            raise CredentialsError(
+                f"account name {shown} is not allowed: use 1-64 letters, digits and . _ - + @, "
+                "starting with a letter or digit"
+            )
         if not self.token and not (self.email and self.password):
             raise CredentialsError(
                 f"account {self.name!r} needs a token, or an email and password to sign in"
             )
-        for field_name in ("token", "cookies"):
+        for field_name in ("token", "cookies", "proxy", "email", "password", *BROWSER_FIELDS):
             value = getattr(self, field_name)
-            if value and ("\r" in value or "\n" in value):  # it goes into a request header
+            if not value:
+                continue
+            if "\r" in value or "\n" in value or "\x00" in value:  # it goes into a header
                 raise CredentialsError(f"account {self.name!r}: its {field_name} has a line break")
+            limit = _SIZE_LIMITS.get(field_name, _FIELD_LIMIT)
+            if len(value) > limit:
+                raise CredentialsError(
+                    f"account {self.name!r}: its {field_name} is {len(value):,} characters "
+                    f"(at most {limit:,})"
+                )
         if self.proxy is not None and not _is_http_proxy(self.proxy):
             raise CredentialsError(
                 f"account {self.name!r}: the proxy must be an http://host:port URL "
@@ -64,26 +103,85 @@ class Credentials:
         """True when an email and password are stored, so the token can be renewed."""
         return bool(self.email and self.password)
 
+    @cached_property
+    def browser(self) -> BrowserProfile | None:
+        """What the browser sent besides token and cookies; None for a token-only account."""
+        profile = BrowserProfile(**{name: getattr(self, name) for name in BROWSER_FIELDS})
+        return None if profile.is_empty else profile
+
+    @property
+    def jar(self) -> dict[str, str]:
+        """The cookie jar as an ordered ``name -> value`` mapping (a copy)."""
+        return parse_cookie_string(self.cookies or "")
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The refresh token cookie of the browser session, if the jar holds one."""
+        return self.jar.get(REFRESH_COOKIE) or None
+
+    @property
+    def is_browser_session(self) -> bool:
+        """True when the account carries a browser's anti-bot values (write calls need them
+        since autumn 2026); False for a token-only account."""
+        return bool(self.bx_ua and self.bx_umidtoken)
+
+    def with_browser(self, browser: BrowserProfile | None) -> Credentials:
+        """A copy whose browser profile is ``browser`` (None: no profile)."""
+        changes: dict[str, Any] = browser_fields(browser)
+        return replace(self, **changes)
+
     def __repr__(self) -> str:
         return (
             f"Credentials(name={self.name!r}, token={_REDACTED if self.token else ''!r}, "
             f"cookies={_REDACTED if self.cookies else None}, "
             f"email={mask_email(self.email)!r}, "
             f"password={_REDACTED if self.password else None}, "
-            f"proxy={redact_proxy(self.proxy)!r})"
+            f"proxy={redact_proxy(self.proxy)!r}, "
+            f"browser={self.browser!r})"
         )
 
     def __str__(self) -> str:
         return self.name
 
 
+def browser_fields(browser: BrowserProfile | None) -> dict[str, str | None]:
+    """``Credentials`` keyword arguments setting every browser field from ``browser``."""
+    values = browser.to_dict() if browser is not None else {}
+    return {name: values.get(name) for name in BROWSER_FIELDS}
+
+
 def _is_http_proxy(proxy: str) -> bool:
+    """``http://[user:password@]host[:port]`` and nothing else (no path, query or spaces)."""
+    if any(ch.isspace() for ch in proxy):
+        return False
     parts = urlsplit(proxy)
     try:
         parts.port  # noqa: B018 (a port that is not a number raises here)
     except ValueError:
         return False
-    return parts.scheme == "http" and bool(parts.hostname)
+    return (
+        parts.scheme == "http"
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+#: account names: safe in file names, log lines, URLs and Redis keys
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,63}")
+#: the longest secret a field may hold (a JWT is ~0.3-2 KB; a whole browser jar a few KB)
+_SIZE_LIMITS = {"token": 16_384, "cookies": 65_536, "password": 1_024, "email": 320}
+_FIELD_LIMIT = 8_192
+
+
+def mask_secret(value: str | None) -> str:
+    """``eyJh... (209 chars)``: enough to tell two values apart, not to use one."""
+    if not value:
+        return "(none)"
+    if len(value) < 16:
+        return f"({len(value)} chars)"
+    return f"{value[:4]}... ({len(value)} chars)"
 
 
 def mask_email(email: str | None) -> str | None:
@@ -106,94 +204,9 @@ def redact_proxy(proxy: str | None) -> str | None:
     return f"{parts.scheme}://***@{host}{port}"
 
 
-# -- storage -------------------------------------------------------------------------------
-
-
-def accounts_path(data_dir: Path) -> Path:
-    """Where the account list lives inside the data directory."""
-    return data_dir / ACCOUNTS_FILE
-
-
-def load_accounts(path: Path) -> list[Credentials]:
-    """Read the accounts file; a missing file is an empty list."""
-    try:
-        raw = path.read_bytes()
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return []
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "accounts file %s is accessible by other users (mode %o); run `chmod 600 %s`",
-            path,
-            stat.S_IMODE(mode),
-            path,
-        )
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise CredentialsError(f"{path} is not valid JSON") from None
-    entries = data.get("accounts") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise CredentialsError(f"{path} must hold a list of accounts")
-    accounts = [_from_entry(entry, path, index) for index, entry in enumerate(entries)]
-    _check_unique(accounts, path)
-    return accounts
-
-
-def save_accounts(path: Path, accounts: Sequence[Credentials]) -> None:
-    """Write the accounts file atomically, owner-only (0600) from the moment it exists."""
-    _check_unique(accounts, path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = orjson.dumps(
-        {"version": 1, "accounts": [_to_entry(account) for account in accounts]},
-        option=orjson.OPT_INDENT_2,
-    )
-    # mkstemp opens with O_EXCL and mode 0600, so no reader ever sees a wider file
-    fd, tmp_name = tempfile.mkstemp(prefix=".accounts.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            os.fchmod(tmp.fileno(), 0o600)
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # makes the rename durable; some filesystems refuse to open a directory, which is harmless
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _to_entry(account: Credentials) -> dict[str, str]:
-    return {key: value for key in CREDENTIAL_FIELDS if (value := getattr(account, key)) is not None}
-
-
-def _from_entry(entry: Any, path: Path, index: int) -> Credentials:
-    if not isinstance(entry, dict):
-        raise CredentialsError(f"{path}: account #{index + 1} is not an object")
-    values: dict[str, str | None] = {}
-    for key in CREDENTIAL_FIELDS:
-        value = entry.get(key)
-        if value is not None and not isinstance(value, str):
-            raise CredentialsError(f"{path}: account #{index + 1}: {key} must be a string")
-        values[key] = value or None
-    return credentials_from_fields(values)
-
-
-def credentials_from_fields(values: dict[str, str | None]) -> Credentials:
+def credentials_from_fields(
+    values: dict[str, str | None], browser: BrowserProfile | None = None
+) -> Credentials:
     """``Credentials`` from string fields already checked to be strings (empty = absent)."""
     return Credentials(
         name=values.get("name") or "",
@@ -202,120 +215,5 @@ def credentials_from_fields(values: dict[str, str | None]) -> Credentials:
         email=values.get("email") or None,
         password=values.get("password") or None,
         proxy=values.get("proxy") or None,
+        **browser_fields(browser),
     )
-
-
-def _check_unique(accounts: Iterable[Credentials], path: Path) -> None:
-    seen: set[str] = set()
-    for account in accounts:
-        if account.name in seen:
-            raise CredentialsError(f"{path}: account name {account.name!r} appears twice")
-        seen.add(account.name)
-
-
-# -- cookies --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BrowserCookies:
-    """Cookies imported from a browser: a ``Cookie`` header value and the JWT found in it."""
-
-    header: str
-    token: str | None
-
-    def __repr__(self) -> str:
-        return (
-            f"BrowserCookies(header=<redacted {len(self.header)} chars>, "
-            f"token={_REDACTED if self.token else None})"
-        )
-
-
-def parse_cookie_string(header: str) -> dict[str, str]:
-    """``"a=1; token=xyz"`` (optionally starting ``Cookie:``) -> ``{"a": "1", "token": "xyz"}``."""
-    text = header.strip()
-    if text[:7].lower() == "cookie:":
-        text = text[7:]
-    cookies: dict[str, str] = {}
-    for part in text.split(";"):
-        name, eq, value = part.strip().partition("=")
-        if eq and name.strip():
-            cookies[name.strip()] = value.strip().strip('"')
-    return cookies
-
-
-def format_cookie_header(cookies: Mapping[str, str]) -> str:
-    """The inverse of ``parse_cookie_string``: ``name=value; ...``."""
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
-
-
-def token_from_cookies(cookies: str) -> str | None:
-    """The Qwen JWT carried in the ``token`` cookie, if there is one."""
-    return parse_cookie_string(cookies).get("token") or None
-
-
-def import_cookies(text: str, *, host: str = "chat.qwen.ai") -> BrowserCookies:
-    """Read cookies exported from a browser: a ``Cookie`` header, a JSON export from a
-    cookie extension (a list of ``{name, value, domain}``), or a Netscape ``cookies.txt``.
-
-    Cookies set for other sites than ``host`` are dropped.
-    """
-    stripped = text.strip()
-    if not stripped:
-        raise CredentialsError("no cookies given")
-    if stripped[0] in "[{":
-        try:
-            data = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
-            raise CredentialsError("the cookie export looks like JSON but cannot be read") from None
-        cookies = _cookies_from_json(data, host)
-    elif "\t" in stripped:
-        cookies = _cookies_from_netscape(stripped, host)
-    else:
-        cookies = parse_cookie_string(stripped)
-    if not cookies:
-        raise CredentialsError(f"the export holds no cookies for {host}")
-    header = format_cookie_header(cookies)
-    return BrowserCookies(header=header, token=cookies.get("token") or None)
-
-
-def _cookies_from_json(data: Any, host: str) -> dict[str, str]:
-    if isinstance(data, dict) and isinstance(data.get("cookies"), list):
-        data = data["cookies"]
-    if isinstance(data, dict):
-        # a plain {name: value} object
-        return {str(k): v for k, v in data.items() if isinstance(v, str)}
-    if not isinstance(data, list):
-        raise CredentialsError("the cookie export must be a list of cookies")
-    cookies: dict[str, str] = {}
-    for item in data:
-        if not isinstance(item, dict):
-            continue
-        name, value, domain = item.get("name"), item.get("value"), item.get("domain")
-        if not isinstance(name, str) or not isinstance(value, str):
-            continue
-        if isinstance(domain, str) and domain and not _domain_matches(host, domain):
-            continue
-        cookies[name] = value
-    return cookies
-
-
-def _cookies_from_netscape(text: str, host: str) -> dict[str, str]:
-    cookies: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("#HttpOnly_"):
-            line = line[len("#HttpOnly_") :]
-        elif not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) != 7:
-            continue
-        domain, name, value = fields[0], fields[5], fields[6]
-        if _domain_matches(host, domain):
-            cookies[name] = value
-    return cookies
-
-
-def _domain_matches(host: str, domain: str) -> bool:
-    domain = domain.lstrip(".").lower()
-    host = host.lower()
-    return host == domain or host.endswith("." + domain)

@@ -1,8 +1,12 @@
-"""Errors of the account pool, in the gateway's hierarchy."""
+"""Errors of accounts: unusable credentials, and the pool's, in the gateway's hierarchy."""
 
 from __future__ import annotations
 
 from qwen_proxy.errors import ServiceUnavailable
+
+
+class CredentialsError(ValueError):
+    """Credentials or an accounts file cannot be used; the message never holds a secret."""
 
 
 class NoAccountAvailable(ServiceUnavailable):

@@ -128,6 +128,13 @@ class AccountPool:
                 raise OwnerUnavailable(owner, self._why_not(owner, states[owner], model, now))
             candidates = [name for name in names if states[name].can_serve(model, now)]
             if not candidates:
+                # every account rests: one resting only after network trouble is tried again
+                # (one request at a time) rather than refusing every client until it ends
+                for name in names:
+                    if states[name].can_probe(model, now):
+                        lease = await self._try_start(name, model, now, probe=True)
+                        if lease is not None:
+                            return lease
                 raise self._no_account(model, now, excluded)
             ready, wake_at = self._rank(candidates, states, now)
             for name in ready:
@@ -167,9 +174,13 @@ class AccountPool:
         ready.sort(key=preference)
         return ready, wake_at
 
-    async def _try_start(self, name: str, model: str, now: float) -> Lease | None:
+    async def _try_start(
+        self, name: str, model: str, now: float, *, probe: bool = False
+    ) -> Lease | None:
         cap, interval = self._max_concurrent, self._min_interval
-        new = await self._store.update(name, lambda s: s.start(model, now, cap, interval))
+        new = await self._store.update(
+            name, lambda s: s.start(model, now, cap, interval, probe=probe)
+        )
         if new is None:
             return None
         self._seen[name] = new

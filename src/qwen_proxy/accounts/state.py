@@ -2,8 +2,8 @@
 
 All that changes while the gateway runs (health, cool-downs, in-flight count, pacing) lives in
 one frozen ``AccountState`` per account. Every change is a method returning a new state, so a
-store can apply it atomically (in memory now, Redis later) and the selection logic never
-touches storage. Times are on the pool's clock (monotonic by default).
+store can apply it atomically (in memory, or in Redis through ``redis_state``) and the
+selection logic never touches storage. Times are on the pool's clock (monotonic by default).
 """
 
 from __future__ import annotations
@@ -110,6 +110,20 @@ class AccountState:
         """Healthy and not resting for ``model`` (capacity and pacing not considered)."""
         return self.health is Health.ACTIVE and self.cooldown_for(model, now) is None
 
+    def can_probe(self, model: str, now: float) -> bool:
+        """Resting only after network trouble, with nothing in flight: one request may try it.
+
+        A transient rest says the upstream failed for a while, not that the account is bad; when
+        no account can serve, trying it again beats refusing every client until the rest ends.
+        """
+        rest = self.cooldown_for(model, now)
+        return (
+            self.health is Health.ACTIVE
+            and rest is not None
+            and rest.reason is CooldownReason.TRANSIENT
+            and self.in_flight == 0
+        )
+
     def ready_at(self, now: float, max_concurrent: int, min_interval: float) -> float | None:
         """When capacity and pacing allow a new request: None while at the concurrency cap."""
         if self.in_flight >= max_concurrent:
@@ -121,10 +135,19 @@ class AccountState:
     # -- transitions -------------------------------------------------------------------
 
     def start(
-        self, model: str, now: float, max_concurrent: int, min_interval: float
+        self,
+        model: str,
+        now: float,
+        max_concurrent: int,
+        min_interval: float,
+        *,
+        probe: bool = False,
     ) -> AccountState | None:
-        """One more request in flight, or None when the account cannot take it now."""
-        if not self.can_serve(model, now):
+        """One more request in flight, or None when the account cannot take it now.
+
+        ``probe``: the request tries an account resting after network trouble (``can_probe``).
+        """
+        if not (self.can_probe(model, now) if probe else self.can_serve(model, now)):
             return None
         ready = self.ready_at(now, max_concurrent, min_interval)
         if ready is None or ready > now:
@@ -224,8 +247,16 @@ class AccountState:
         strikes = self.strikes
         if strikes:
             strikes = {k: v for k, v in strikes.items() if k.split(":", 1)[1] != model}
+        cooldown = self.cooldown
+        if cooldown is not None and cooldown.reason is CooldownReason.TRANSIENT:
+            cooldown = None  # a probe got through: the upstream is back
         return replace(
-            self, in_flight=in_flight, requests=requests, transient_streak=0, strikes=strikes
+            self,
+            in_flight=in_flight,
+            requests=requests,
+            transient_streak=0,
+            strikes=strikes,
+            cooldown=cooldown,
         )
 
     def _rest(

@@ -13,13 +13,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from qwen_proxy.accounts.credentials import (
-    Credentials,
-    CredentialsError,
-    load_accounts,
-    save_accounts,
-)
+from qwen_proxy.accounts.credentials import Credentials, CredentialsError
 from qwen_proxy.accounts.pool import AccountPool
+from qwen_proxy.accounts.storage import load_accounts, migrate_accounts_file, save_accounts
 
 log = logging.getLogger("qwen_proxy.accounts")
 
@@ -41,7 +37,12 @@ class AccountsFile:
         self._applying = False
 
     def load(self) -> list[Credentials]:
-        """Read the file (missing: empty) and remember it as the merge base."""
+        """Read the file (missing: empty), in today's layout (an older one is rewritten in
+        place first), and remember it as the merge base."""
+        try:
+            migrate_accounts_file(self.path)
+        except OSError as exc:  # a read-only data directory: the old layout still reads
+            log.warning("could not rewrite %s in the current layout: %s", self.path, exc.strerror)
         self._signature = self._stat()
         accounts = load_accounts(self.path)
         self._known = {a.name: a for a in accounts}

@@ -3,28 +3,36 @@
 The caller (``api.app``) has already checked the admin key. Answers never carry a secret:
 rows come from ``AccountPool.snapshot()``, and errors name fields, not values. Changes reach
 ``accounts.json`` through the pool's ``on_change`` (other worker processes follow the file).
+
+``POST /admin/accounts`` takes either the fields of an account (``token``, ``cookies``, ...)
+or ``curl``: one request copied from the browser with Copy as cURL, as the CLI's
+``import-curl`` does; then the answer also says what was found, masked.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 
 from qwen_proxy.accounts import AccountStatus, Credentials, CredentialsError, import_cookies
 from qwen_proxy.accounts.check import check_account
 from qwen_proxy.accounts.credentials import CREDENTIAL_FIELDS, credentials_from_fields
+from qwen_proxy.accounts.curl_import import allowed_hosts, import_curl
 from qwen_proxy.api.http import Send, send_json
 from qwen_proxy.errors import InvalidRequest, MethodNotAllowed, NotFound
 from qwen_proxy.service.gateway import Gateway
 
 PREFIX = "/admin/accounts"
+#: the field holding a copied request
+CURL_FIELD = "curl"
 
 
 async def handle_admin(gateway: Gateway, method: str, path: str, body: bytes, send: Send) -> None:
     """Serve one admin request (``path`` starts with ``/admin``)."""
-    parts = [unquote(p) for p in path[len(PREFIX) :].split("/") if p]
+    # the server already percent-decoded the path once: decoding again would let %252F through
+    parts = [p for p in path[len(PREFIX) :].split("/") if p]
     if not path.startswith(PREFIX) or (path != PREFIX and not path.startswith(PREFIX + "/")):
         raise NotFound(f"Unknown admin route: {method} {path}. See GET {PREFIX}.")
     if not parts:
@@ -76,22 +84,50 @@ def _find(gateway: Gateway, name: str) -> Credentials:
 
 async def _add(gateway: Gateway, body: bytes, send: Send) -> None:
     data = _json_object(body)
-    unknown = sorted(set(data) - set(CREDENTIAL_FIELDS))
+    unknown = sorted(set(data) - {*CREDENTIAL_FIELDS, CURL_FIELD})
     if unknown:
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
     values: dict[str, str | None] = {}
-    for key in CREDENTIAL_FIELDS:
+    for key in (*CREDENTIAL_FIELDS, CURL_FIELD):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise InvalidRequest(f"'{key}' must be a string.", param=key)
         values[key] = value or None
+    copied = values.pop(CURL_FIELD)
+    found: dict[str, object] | None = None
     try:
-        credentials = credentials_from_fields(values)
+        if copied is None:
+            credentials = credentials_from_fields(values)
+        else:
+            credentials, found = _from_copy(gateway, values, copied)
     except CredentialsError as error:
-        raise InvalidRequest(str(error), param="name") from None
+        raise InvalidRequest(str(error), param=CURL_FIELD if copied else "name") from None
     known = any(a.name == credentials.name for a in gateway.pool.accounts())
     await gateway.pool.add(credentials)
-    await send_json(send, 200 if known else 201, _row(gateway, credentials.name))
+    row = _row(gateway, credentials.name)
+    await send_json(send, 200 if known else 201, row if found is None else {**row, "found": found})
+
+
+def _from_copy(
+    gateway: Gateway, values: dict[str, str | None], copied: str
+) -> tuple[Credentials, dict[str, object]]:
+    """The account a copied request makes (an existing one of that name keeps its sign-in
+    data and proxy unless the body gives new ones) and what was found in it, masked."""
+    for key in ("token", "cookies"):
+        if values.get(key):
+            raise InvalidRequest(
+                f"Give either '{CURL_FIELD}' or '{key}': the copied request carries it.", param=key
+            )
+    name = values.get("name") or ""
+    if not name:
+        raise InvalidRequest("'name' is required: the account's short name.", param="name")
+    session = import_curl(copied, allowed_hosts(gateway.settings.upstream_url))
+    existing = next((a for a in gateway.pool.accounts() if a.name == name), None)
+    credentials = session.credentials(name, existing)
+    overrides = {k: v for k in ("email", "password", "proxy") if (v := values.get(k))}
+    if overrides:
+        credentials = replace(credentials, **overrides)
+    return credentials, session.summary()
 
 
 async def _import_cookies(gateway: Gateway, name: str, body: bytes, send: Send) -> None:

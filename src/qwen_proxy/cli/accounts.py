@@ -1,4 +1,4 @@
-"""``qwen-proxy accounts``: add, list, remove, check accounts and import browser cookies.
+"""``qwen-proxy accounts``: add (one pasted request, or a token), list, remove, check accounts.
 
 Operates on ``<data dir>/accounts.json`` (owner-only). A running gateway notices the file's
 changes within seconds (it polls its signature), so the CLI works while it serves. Secrets are
@@ -20,18 +20,17 @@ from typing import Any
 import orjson
 
 from qwen_proxy.accounts.check import CheckResult, check_account
+from qwen_proxy.accounts.cookies import import_cookies
 from qwen_proxy.accounts.credentials import (
     Credentials,
     CredentialsError,
-    accounts_path,
-    import_cookies,
-    load_accounts,
     mask_email,
     redact_proxy,
-    save_accounts,
 )
-from qwen_proxy.accounts.jwt import token_expiry
+from qwen_proxy.accounts.jwt import token_claims, token_expiry
 from qwen_proxy.accounts.status import format_time
+from qwen_proxy.accounts.storage import accounts_path, load_accounts, save_accounts
+from qwen_proxy.cli import import_curl
 from qwen_proxy.config import Settings
 
 STDIN = "-"
@@ -41,6 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``accounts`` subcommand's own subcommands."""
     parser.add_argument("--data-dir", help="the gateway's data directory (QWEN_PROXY_DATA_DIR)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    paste = actions.add_parser(
+        "import-curl",
+        help="add an account from one request copied with Copy as cURL (or give an account "
+        "a new browser session)",
+        description=import_curl.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    paste.add_argument("name", help="a short name without spaces")
+    paste.add_argument("file", nargs="?", help="the copied command (default: stdin)")
 
     add = actions.add_parser("add", help="add an account, or replace one of the same name")
     add.add_argument("--name", required=True, help="a short name without spaces")
@@ -79,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out ``accounts add|list|remove|check|import-cookies``."""
+    """Carry out ``accounts import-curl|add|list|remove|check|import-cookies``."""
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
     settings = Settings.from_env(
         data_dir=data_dir, upstream_url=getattr(args, "upstream_url", None)
@@ -94,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
             return _remove(args.name, path)
         if args.action == "check":
             return asyncio.run(_check(args, settings, path))
+        if args.action == "import-curl":
+            text = import_curl.read_copy(args.file)
+            print("\n".join(import_curl.import_account(args.name, text, settings, path)))
+            return 0
         return _import_cookies(args, path)
     except CredentialsError as error:
         print(f"qwen-proxy accounts: {error}", file=sys.stderr)
@@ -144,6 +157,12 @@ def _add(args: argparse.Namespace, path: Path) -> int:
     expires = token_expiry(account.token) if account.token else None
     until = f", token valid until {format_time(expires)}" if expires else ""
     print(f"{'replaced' if replaced else 'added'} account {account.name}{until} ({path})")
+    if account.token and token_claims(account.token) is None:
+        print(
+            "qwen-proxy accounts: warning: the token is not a JWT (Qwen's start with 'eyJ' and "
+            "have three dot-separated parts); check that the whole value was copied",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -177,6 +196,12 @@ def _import_cookies(args: argparse.Namespace, path: Path) -> int:
     updated = replace(found, cookies=cookies.header, token=cookies.token or found.token)
     save_accounts(path, [updated if a.name == name else a for a in accounts])
     fresh = " and token" if cookies.token and cookies.token != found.token else ""
+    if fresh:
+        print(
+            f"qwen-proxy accounts: note: the cookies carry a token (the 'token' cookie); it "
+            f"replaces the token stored for {name}",
+            file=sys.stderr,
+        )
     print(
         f"imported cookies{fresh} for {name}; a running gateway puts it back in service "
         "within seconds"
@@ -195,7 +220,7 @@ def _list(args: argparse.Namespace, settings: Settings, path: Path) -> int:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0
     if not rows:
-        print(f"no accounts in {path}; add one with `qwen-proxy accounts add`")
+        print(f"no accounts in {path}; add one with `qwen-proxy accounts import-curl NAME`")
         return 0
     now = time.time()
     print(f"{'name':14} {'state':12} {'email':24} {'expires':22} {'requests':>8} {'failures':>8}")

@@ -44,7 +44,9 @@ def run_demo(*, port: int, self_test: bool) -> int:
     hint = f"choose another with --port, e.g. qwen-proxy demo --port {port + 1}"
     sock = None if self_test else listen_socket("127.0.0.1", port, hint=hint)
     data_dir = Path(tempfile.mkdtemp(prefix="qwen-proxy-demo-"))
-    with running_emulator(EmulatorConfig.default()) as emulator:
+    # the 2026-06 era: a token alone serves, for as long as the demo runs (the gateway does not
+    # renew 15-minute browser-session tokens yet)
+    with running_emulator(EmulatorConfig.default(auth_era="2026-06")) as emulator:
         settings = Settings(
             port=0 if self_test else port,
             upstream_url=emulator.url,

@@ -73,7 +73,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    from qwen_proxy.emulator import cli as emulator_cli
+    # the flags only: the emulator's server (aiohttp) loads when the command runs
+    from qwen_proxy.emulator.arguments import add_arguments as emulator_arguments
 
     parser = argparse.ArgumentParser(
         prog="qwen-proxy",
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     emulator = commands.add_parser("emulator", help="run the offline chat.qwen.ai emulator")
-    emulator_cli.add_arguments(emulator)
+    emulator_arguments(emulator)
 
     from qwen_proxy.cli import accounts as accounts_cli
 

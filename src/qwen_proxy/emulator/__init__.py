@@ -1,9 +1,13 @@
 """The offline Qwen web service (chat.qwen.ai API v2) that tests, benchmarks and demos run against.
 
 Same paths, JSON and SSE shapes as the real service (docs/upstream.md); chats are real message
-trees per account; a deterministic recall model (``model.py`` documents its answers); faults
+trees per account; a deterministic recall model (``model.py`` documents its answers) that
+answers tool prompts with calls in every shape models write (``toolmodel.py``); faults
 (``faults.py`` documents names, scopes and magic words); seeded fragmented writes (``wire.py``).
-Standalone: it imports nothing from the gateway's runtime.
+It speaks two eras of the upstream (``config.py``): by default today's, where an account is a
+browser session behind a firewall (``sessions.py``, ``guard.py``) with an auth host for sign-in
+and renewal (``auth.py``); or mid-2026's, where a token alone opens every route. Standalone: it
+imports nothing from the gateway's runtime.
 
 Use: ``qwen-proxy emulator --port 8900`` / ``python -m qwen_proxy.emulator``, or in tests
 ``with running_emulator(EmulatorConfig.default()) as emu:`` (``testing.py``).

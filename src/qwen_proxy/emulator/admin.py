@@ -15,7 +15,19 @@ from aiohttp import web
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.faults import UnknownFault, fault_from_params
 from qwen_proxy.emulator.routes import json_body
+from qwen_proxy.emulator.sessions import (
+    BINDING_COOKIE,
+    REFRESH_COOKIE,
+    SAMPLE_BX_UA,
+    SAMPLE_BX_UMIDTOKEN,
+    SAMPLE_BX_V,
+    TOKEN_COOKIE,
+    BrowserSession,
+)
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
+
+#: cookies the emulator sets itself; an adopted jar's others are kept as they are
+OWN_COOKIES = frozenset({BINDING_COOKIE, REFRESH_COOKIE, TOKEN_COOKIE, "x-ap"})
 
 PREFIX = "/__emulator__"
 
@@ -24,14 +36,29 @@ def _ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-def account_json(account: Account) -> dict[str, Any]:
-    """An account as the admin routes show it (test data: the token is included)."""
-    return {
+def account_json(state: EmulatorState, account: Account) -> dict[str, Any]:
+    """An account as the admin routes show it (test data: the token is included), with its
+    sample browser session in the 2026-10 era."""
+    data: dict[str, Any] = {
         "email": account.email,
         "password": account.password,
         "user_id": account.user_id,
         "name": account.name,
         "token": account.token,
+    }
+    session = state.sessions.get(account.sample_session)
+    if session is not None:
+        data.update(session_json(session, account.token))
+    return data
+
+
+def session_json(session: BrowserSession, token: str) -> dict[str, Any]:
+    """What a browser of this session sends: its jar and its anti-bot values (test data)."""
+    return {
+        "cookies": session.jar(token),
+        "bx_ua": SAMPLE_BX_UA,
+        "bx_umidtoken": SAMPLE_BX_UMIDTOKEN,
+        "bx_v": SAMPLE_BX_V,
     }
 
 
@@ -90,7 +117,8 @@ async def clear_requests(request: web.Request) -> web.Response:
 
 async def list_accounts(request: web.Request) -> web.Response:
     """``GET accounts``."""
-    return _ok([account_json(a) for a in request.app[STATE_KEY].accounts.values()])
+    state = request.app[STATE_KEY]
+    return _ok([account_json(state, a) for a in state.accounts.values()])
 
 
 async def add_account(request: web.Request) -> web.Response:
@@ -102,7 +130,7 @@ async def add_account(request: web.Request) -> web.Response:
     account = Account(
         str(body["email"]), str(body.get("password", "")), name=str(body.get("name", ""))
     )
-    return _ok(account_json(state.add_account(account)))
+    return _ok(account_json(state, state.add_account(account)))
 
 
 async def expire_account_token(request: web.Request) -> web.Response:
@@ -120,6 +148,54 @@ async def mint(request: web.Request) -> web.Response:
     account = _account(state, body.get("email"))
     exp = body.get("exp")
     return _ok({"token": state.mint(account, int(exp) if exp is not None else None)})
+
+
+async def open_session(request: web.Request) -> web.Response:
+    """``POST sessions`` ``{email, cookies?}``: a new signed-in browser for that account.
+
+    With ``cookies`` (a ``Cookie`` header, e.g. from a copied request) the session adopts that
+    jar: its ``acw_tc`` (required) binds it and its ``refresh_token`` renews it. Answers the
+    session's access token, jar and anti-bot values.
+    """
+    state = request.app[STATE_KEY]
+    if not state.config.browser_sessions:
+        return _ok({"error": "browser sessions exist in the 2026-10 era only"}, status=400)
+    body = await _object(request)
+    account = _account(state, body.get("email"))
+    jar = _cookie_pairs(str(body.get("cookies") or ""))
+    given = dict(jar)
+    if body.get("cookies") and not given.get(BINDING_COOKIE):
+        return _ok({"error": f"the cookies hold no {BINDING_COOKIE}"}, status=400)
+    session = state.open_session(
+        account,
+        acw_tc=given.get(BINDING_COOKIE),
+        refresh_token=given.get(REFRESH_COOKIE),
+        other_cookies=tuple((k, v) for k, v in jar if k not in OWN_COOKIES),
+    )
+    token = state.mint(account, sid=session.sid)
+    return _ok(
+        {
+            "sid": session.sid,
+            "token": token,
+            "refresh_token": session.refresh_token,
+            **session_json(session, token),
+        }
+    )
+
+
+def _cookie_pairs(header: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in header.split(";"):
+        name, eq, value = part.strip().partition("=")
+        if eq and name:
+            pairs.append((name, value))
+    return pairs
+
+
+async def account_settings(request: web.Request) -> web.Response:
+    """``GET settings?account=<email>``: the account's settings as the settings route left them."""
+    state = request.app[STATE_KEY]
+    return _ok(_account(state, request.query.get("account")).settings)
 
 
 async def chats(request: web.Request) -> web.Response:
@@ -154,8 +230,16 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """``GET health``: alive, and the server clock."""
-    return _ok({"ok": True, "time": time.time()})
+    """``GET health``: alive, the server clock, the era and where the auth host is."""
+    config = request.app[STATE_KEY].config
+    return _ok(
+        {
+            "ok": True,
+            "time": time.time(),
+            "auth_era": config.auth_era,
+            "auth_prefix": config.auth_prefix,
+        }
+    )
 
 
 def add_admin_routes(app: web.Application) -> None:
@@ -171,6 +255,8 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/accounts", add_account)
     r.add_post(f"{PREFIX}/accounts/expire", expire_account_token)
     r.add_post(f"{PREFIX}/tokens", mint)
+    r.add_post(f"{PREFIX}/sessions", open_session)
+    r.add_get(f"{PREFIX}/settings", account_settings)
     r.add_get(f"{PREFIX}/chats", chats)
     r.add_get(f"{PREFIX}/knobs", knobs)
     r.add_post(f"{PREFIX}/knobs", knobs)

@@ -7,10 +7,12 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from qwen_proxy.emulator import bodies
 from qwen_proxy.emulator.admin import PREFIX, add_admin_routes
+from qwen_proxy.emulator.auth import add_auth_routes
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.guard import ConnectionAborted
-from qwen_proxy.emulator.records import RecordedRequest, redact
+from qwen_proxy.emulator.records import RecordedRequest, auth_form, cookie_names, redact
 from qwen_proxy.emulator.routes import add_routes
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
 
@@ -33,6 +35,8 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
             query=dict(request.query),
             headers=redact(dict(request.headers)),
             json=body,
+            cookie_names=cookie_names(request.headers.get("Cookie", "")),
+            auth=auth_form(dict(request.headers), dict(request.cookies)),
         )
         state.recording[id(request)] = item
         state.log.add(item)
@@ -45,11 +49,27 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
         state.recording.pop(id(request), None)
 
 
+@web.middleware
+async def actual_status(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """2026-10: an error answered with HTTP 200 names its real status in a header."""
+    response = await handler(request)
+    if response.prepared:
+        return response
+    status = response.headers.pop(bodies.ACTUAL_STATUS, None)
+    today = request.app[STATE_KEY].config.browser_sessions
+    if status is not None and response.status == 200 and today:
+        response.headers["x-actual-status-code"] = status
+    return response
+
+
 def create_app(config: EmulatorConfig | None = None) -> web.Application:
     """The emulator as an aiohttp app; its state is ``app[STATE_KEY]``."""
     config = config or EmulatorConfig.default()
-    app = web.Application(middlewares=[record_requests], client_max_size=config.max_upload + 65536)
+    app = web.Application(
+        middlewares=[record_requests, actual_status], client_max_size=config.max_upload + 65536
+    )
     app[STATE_KEY] = EmulatorState.from_config(config)
     add_routes(app)
+    add_auth_routes(app, config.auth_prefix)
     add_admin_routes(app)
     return app

@@ -6,44 +6,14 @@ import argparse
 import asyncio
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 from aiohttp import web
 
 from qwen_proxy.emulator.app import create_app
+from qwen_proxy.emulator.arguments import add_arguments
 from qwen_proxy.emulator.config import Account, EmulatorConfig
 from qwen_proxy.emulator.faults import UnknownFault, parse_cli_fault
 from qwen_proxy.emulator.state import STATE_KEY
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the emulator's flags to ``parser``."""
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8900, help="0 picks a free port")
-    parser.add_argument("--seed", type=int, default=0, help="ids, deltas and wire cuts")
-    parser.add_argument("--accounts", type=int, default=1, help="N sample accounts")
-    parser.add_argument(
-        "--accounts-file", type=Path, help='JSON list of {"email", "password", "name"?}'
-    )
-    parser.add_argument("--ttfb", type=float, default=0.0, help="seconds before the first byte")
-    parser.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
-    parser.add_argument("--delta-max", type=int, default=6, help="max characters per delta")
-    parser.add_argument("--answer-length", type=int, help="default answers of N characters")
-    parser.add_argument("--no-fragment", action="store_true", help="write whole events")
-    parser.add_argument("--no-record", action="store_true", help="do not record requests")
-    parser.add_argument(
-        "--auth-error",
-        choices=["detail", "unauthorized"],
-        default="detail",
-        help="401 {detail} or 200 Unauthorized for bad tokens",
-    )
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME[:k=v,...]",
-        help="a global fault (repeatable); k may be account, chat_id, route, times",
-    )
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -69,6 +39,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         answer_length=args.answer_length,
         auth_error_form=args.auth_error,
         faults=list(args.fault),
+        auth_era=args.auth_era,
+        access_token_ttl=args.access_token_ttl,
+        max_request_body=args.max_request_body,
     )
 
 
@@ -85,6 +58,13 @@ async def serve(config: EmulatorConfig) -> None:
     print(f"qwen emulator on http://{config.host}:{port}", flush=True)
     print(f"account: {account.email} / {account.password}", flush=True)
     print(f"token: {account.token}", flush=True)
+    if config.browser_sessions:
+        print(f"auth host: http://{config.host}:{port}{config.auth_prefix}", flush=True)
+        print(
+            "write calls need the account's browser session: "
+            f"GET http://{config.host}:{port}/__emulator__/accounts shows its cookies and bx-*",
+            flush=True,
+        )
     try:
         await asyncio.Event().wait()
     finally:

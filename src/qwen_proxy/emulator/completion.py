@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from qwen_proxy.emulator import bodies, model, stream, wire
+from qwen_proxy.emulator import bodies, model, stream, toolmodel, wire
 from qwen_proxy.emulator.faults import Fault, magic_faults
 from qwen_proxy.emulator.guard import guard
 from qwen_proxy.emulator.models import find_model
@@ -65,6 +65,9 @@ def validate(state: EmulatorState, chat: Chat, body: Any) -> web.Response | None
     rid = state.new_id
     if not isinstance(body, dict):
         return bodies.app_error(rid(), "Bad_Request", "Invalid JSON body")
+    if state.config.browser_sessions and not body.get("chat_id"):
+        # since autumn 2026 the body must name the chat as chat_id (chatId alone fails)
+        return bodies.app_error(rid(), "Bad_Request", "Field 'chat_id': Field required")
     messages = body.get("messages")
     if (
         not isinstance(messages, list)
@@ -139,13 +142,18 @@ def new_turn(
     last = body["messages"][-1]
     feature = last.get("feature_config") if isinstance(last.get("feature_config"), dict) else {}
     names = {f.name for f in faults}
+    tools = toolmodel.tool_reply(context)
+    titles, thoughts = model.thinking(context)
+    # a call written while thinking needs a thinking phase, whatever the request asked for
+    think_call = tools is not None and tools.thought is not None
+    if tools is not None and tools.thought is not None:
+        thoughts = (thoughts[0], tools.thought)
     thinking_format: stream.ThinkingFormat | None = None
-    if feature.get("thinking_enabled") or "think_then_stop" in names:
+    if feature.get("thinking_enabled") or "think_then_stop" in names or think_call:
         fmt = feature.get("thinking_format", "summary")
         thinking_format = "think" if fmt in ("detail", "full") else "summary"
-    titles, thoughts = model.thinking(context)
     chat_type = last.get("chat_type") or body.get("chat_type") or chat.chat_type
-    answer = model.answer(context, state.knobs.answer_length)
+    answer = tools.answer if tools is not None else model.answer(context, state.knobs.answer_length)
     response_id = state.new_id()
     chat.add(Node(response_id, parent, "assistant", answer, answer, now, model_id))
     return stream.Reply(

@@ -1,6 +1,14 @@
-"""Settings of one emulator instance: accounts, seed, timing knobs and switches.
+"""Settings of one emulator instance: accounts, seed, timing knobs, switches and the era.
 
 The only place the emulator's defaults live; the CLI and the test handle build one of these.
+
+The era says which upstream is emulated. ``2026-06``: a long-lived JWT alone (Bearer or the
+``token`` cookie) opens every route. ``2026-10`` (the default, the upstream since the end of
+September 2026): access tokens live 15 minutes and are renewed from a refresh-token cookie at
+the auth host (this server under ``auth_prefix``); write routes answer the firewall's slider
+page unless they carry the browser's ``bx-*`` values and the cookie jar of the session that
+minted the token; the ``version`` header is required; errors come in 200s with the real status
+in ``x-actual-status-code``; bodies over ``max_request_body`` get the challenge.
 """
 
 from __future__ import annotations
@@ -8,13 +16,33 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 #: how auth failures are answered (clients report both): 401 ``{"detail"}`` or 200 ``Unauthorized``
 AuthErrorForm = Literal["detail", "unauthorized"]
+#: which upstream is emulated (see the module docstring)
+AuthEra = Literal["2026-06", "2026-10"]
+AUTH_ERAS: tuple[AuthEra, ...] = ("2026-06", "2026-10")
 
 DEFAULT_SECRET = "qwen-proxy-emulator-secret"
 THIRTY_DAYS = 30 * 24 * 3600
+FIFTEEN_MINUTES = 15 * 60
+#: the request body size over which the upstream answers a write call with a challenge
+BODY_CAP = 128 * 1024
+
+
+def default_settings() -> dict[str, Any]:
+    """A fresh account's settings: memory and the built-in tools on, as the web app ships."""
+    return {
+        "memory": {"enable_memory": True, "enable_history_memory": True},
+        "tools_enabled": {
+            "web_search": True,
+            "image_gen_tool": True,
+            "code_interpreter": True,
+            "web_extractor": True,
+        },
+        "mcp": {},
+    }
 
 
 @dataclass
@@ -27,6 +55,10 @@ class Account:
     name: str = ""
     token: str = ""
     last_password_change: int = 1_780_000_000
+    #: the browser session the account was handed at start (2026-10 era), see ``sessions``
+    sample_session: str = ""
+    #: the account's own settings (memory, built-in tools), as the settings route left them
+    settings: dict[str, Any] = field(default_factory=default_settings)
 
     def __post_init__(self) -> None:
         if not self.user_id:
@@ -84,11 +116,39 @@ class EmulatorConfig:
     max_upload: int = 20 * 1024 * 1024
     #: global faults as ``NAME[:k=v,...]`` strings (the CLI's ``--fault``)
     faults: list[str] = field(default_factory=list)
+    #: which upstream to be (``2026-10``: browser sessions, short tokens, firewall gates)
+    auth_era: AuthEra = "2026-10"
+    #: 2026-10: seconds an access token lives (tests use a few)
+    access_token_ttl: int = FIFTEEN_MINUTES
+    #: 2026-10: seconds a refresh token lives
+    refresh_token_ttl: int = THIRTY_DAYS
+    #: 2026-10: whether a refresh hands out a new refresh token (the old one then stops working)
+    rotate_refresh_token: bool = False
+    #: 2026-10: the auth host is this same server under this path prefix
+    auth_prefix: str = "/auth"
+    #: 2026-10: write calls with a bigger body get the challenge
+    max_request_body: int = BODY_CAP
+    #: the ``Domain`` of the auth cookies (None: host-only, as a local server must set them)
+    cookie_domain: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth_era not in AUTH_ERAS:
+            raise ValueError(f"unknown auth era {self.auth_era!r}; use one of {AUTH_ERAS}")
+        if not self.auth_prefix.startswith("/") or self.auth_prefix.rstrip("/") == "":
+            raise ValueError("auth_prefix must be a path such as /auth")
 
     @classmethod
-    def default(cls) -> EmulatorConfig:
-        """One sample account ``demo@example.com`` / ``demo-password``, everything else default."""
-        return cls(accounts=[Account("demo@example.com", "demo-password", name="Demo")])
+    def default(cls, **overrides: Any) -> EmulatorConfig:
+        """One sample account ``demo@example.com`` / ``demo-password``; ``overrides`` set
+        any other field (e.g. ``auth_era="2026-06"``)."""
+        return cls(
+            accounts=[Account("demo@example.com", "demo-password", name="Demo")], **overrides
+        )
+
+    @property
+    def browser_sessions(self) -> bool:
+        """True in the 2026-10 era: accounts are browser sessions behind the firewall's gates."""
+        return self.auth_era == "2026-10"
 
     def knobs(self) -> Knobs:
         """The initial knobs of this config."""

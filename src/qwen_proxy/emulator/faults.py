@@ -11,8 +11,9 @@ A fault is switched on three ways:
   several magic words may appear; they are removed before the model reads the text).
 
 Route names: ``new_chat``, ``completions``, ``models``, ``auth_verify``, ``signin``,
-``chat_list``, ``chat_detail``, ``delete_chat``, ``delete_all``, ``sts_token``. Each fault has
-a default route set (``DEFAULT_ROUTES``, mostly ``completions``).
+``chat_list``, ``chat_detail``, ``delete_chat``, ``delete_all``, ``sts_token``,
+``settings_update``, and on the auth host ``auth_signin`` and ``refresh``. Each fault has a
+default route set (``DEFAULT_ROUTES``, mostly ``completions``).
 
 Faults and their parameters:
 
@@ -20,11 +21,15 @@ Faults and their parameters:
   (``form=detail|unauthorized``), ``rate_limited`` (``num``, default 6), ``http_5xx``
   (``status``, default 500), ``bad_request_internal``, ``missing_user_agent_waf`` (fires only
   when the request has no User-Agent), ``reset`` (RST before any byte), ``stall``
-  (``seconds``: no byte for that long, then the normal answer);
+  (``seconds``: no byte for that long, then the normal answer), ``challenge`` (the risk
+  engine's ``FAIL_SYS_USER_VALIDATE``/``RGV587`` JSON with a punish URL, in a 200),
+  ``slider`` (the firewall's slider page, HTML in a 200);
 * shape the stream: ``cut_after`` (``n`` events, then EOF), ``trickle`` (``delay`` seconds
   between events), ``malformed_line`` (``at``: a ``data: {not json`` line inserted before event
   ``at``, default 1), ``error_midstream`` (``after`` answer deltas, default 1; ``envelope``
-  ``error|success``; ``code`` ``data_inspection_failed|internal_error``), ``empty_stream``,
+  ``error|success|bare``, the last being ``{"error": "Internal error!"}``; ``code``
+  ``data_inspection_failed|internal_error``), ``challenge_midstream`` (the challenge JSON as
+  an event after ``after`` answer deltas, default 1, then the stream ends), ``empty_stream``,
   ``think_then_stop``, ``cumulative``.
 """
 
@@ -48,6 +53,9 @@ ROUTES = frozenset(
         "delete_chat",
         "delete_all",
         "sts_token",
+        "settings_update",
+        "auth_signin",
+        "refresh",
     }
 )
 #: faults that answer in place of the route's normal answer
@@ -63,6 +71,8 @@ REPLACING = frozenset(
         "missing_user_agent_waf",
         "reset",
         "stall",
+        "challenge",
+        "slider",
     }
 )
 #: faults that change the completion stream
@@ -72,6 +82,7 @@ SHAPING = frozenset(
         "trickle",
         "malformed_line",
         "error_midstream",
+        "challenge_midstream",
         "empty_stream",
         "think_then_stop",
         "cumulative",

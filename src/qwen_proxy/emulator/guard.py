@@ -1,4 +1,10 @@
-"""What runs before every service route: faults first (as a WAF would), then the token."""
+"""What runs before every service route: faults first, then the firewall, then the token.
+
+In the 2026-10 era the firewall stands before every write route: without the browser's
+anti-bot headers, or with a token whose session's cookies are not in the jar, the answer is
+the slider page; a body over the cap gets the challenge. After authentication, a write call
+without the ``version`` header gets ``Bad_Request`` (in a 200, like a body error).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,11 @@ from qwen_proxy.emulator import bodies
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.faults import REPLACING, SHAPING, Fault
 from qwen_proxy.emulator.state import STATE_KEY, AuthFailure, EmulatorState
+
+#: the routes the firewall guards in the 2026-10 era (the settings route too: unverified, and
+#: the stricter emulator keeps the gateway honest)
+WRITE_ROUTES = frozenset({"new_chat", "completions", "sts_token", "settings_update"})
+ANTI_BOT_HEADERS = ("bx-ua", "bx-umidtoken", "bx-v")
 
 AUTH_MESSAGES = {
     "missing": "Not authenticated",
@@ -66,6 +77,10 @@ def replacement(request: web.Request, state: EmulatorState, fault: Fault) -> web
         return bodies.server_error(int(p.get("status", 500)))
     if fault.name == "bad_request_internal":
         return bodies.app_error(state.new_id(), "Bad_Request", "Internal error")
+    if fault.name == "challenge":
+        return bodies.challenge(request.path.strip("/"), state.random_hex(32))
+    if fault.name == "slider":
+        return bodies.slider_page()
     if fault.name == "reset":
         reset(request)
         raise ConnectionAborted
@@ -97,12 +112,35 @@ async def guard(
     if isinstance(faults, web.Response):
         return faults
     state = request.app[STATE_KEY]
+    gated = state.config.browser_sessions and route in WRITE_ROUTES
+    if gated:
+        stopped = await firewall(request, state)
+        if stopped is not None:
+            return stopped
     who = state.authenticate(request)
     if isinstance(who, AuthFailure):
         return bodies.auth_error(
             state.new_id(), state.config.auth_error_form, AUTH_MESSAGES[who.reason]
         )
+    if gated and not request.headers.get("version", "").strip():
+        return bodies.app_error(state.new_id(), "Bad_Request", "The request is invalid.")
     return who, faults
+
+
+def lacks_anti_bot_headers(request: web.Request) -> bool:
+    """True when one of the browser's ``bx-*`` headers is missing or empty."""
+    return any(not request.headers.get(name, "").strip() for name in ANTI_BOT_HEADERS)
+
+
+async def firewall(request: web.Request, state: EmulatorState) -> web.Response | None:
+    """The firewall's answer to a write call it stops, or None when it lets it through."""
+    if lacks_anti_bot_headers(request):
+        return bodies.slider_page()
+    if len(await request.read()) > state.config.max_request_body:
+        return bodies.challenge(request.path.strip("/"), state.random_hex(32))
+    if state.pair_broken(request):
+        return bodies.slider_page()
+    return None
 
 
 AccountHandler = Callable[[web.Request, Account], Awaitable[web.Response]]

@@ -2,7 +2,8 @@
 
 Pure functions; the input is the branch (root → parent, plus the new message(s)) as ``Turn``s.
 Other tests depend on these formats, so they are exact. Matching is case-insensitive. Magic
-fault words (``[[fault:...]]``) are removed from every text before anything below is applied.
+words (``[[fault:...]]``, ``[[tools:...]]``) are removed from every text before anything below
+is applied. When the prompt defines tools, ``toolmodel`` answers first (calls and results).
 
 The last user message decides the answer, first rule that applies wins:
 
@@ -35,7 +36,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAGIC_WORDS = re.compile(r"\[\[fault:[^\]]*\]\]")
+MAGIC_WORDS = re.compile(r"\[\[(?:fault|tools):[^\]]*\]\]")
 UNICODE_ANSWER = "Unicode: ASCII, 你好，世界, emoji 🙂🚀, combining e\u0301 and n\u0303."
 LONG_TEXT_UNIT = "Lorem ipsum — café 你好 🙂 dolor sit amet. "
 MAX_LONG = 2_000_000
@@ -60,7 +61,7 @@ class Turn:
 
 
 def clean(text: str) -> str:
-    """The text without magic fault words."""
+    """The text without magic words (faults, tool shapes)."""
     return MAGIC_WORDS.sub("", text)
 
 

@@ -21,6 +21,10 @@ class RecordedRequest:
     json: Any
     #: byte sizes of the writes of a streamed answer (shows where the wire was cut)
     writes: list[int] = field(default_factory=list)
+    #: the names in the ``Cookie`` header, in the order sent (values stay redacted)
+    cookie_names: list[str] = field(default_factory=list)
+    #: how the token came: ``bearer``, ``cookie``, ``both`` (the same token) or ``mismatch``
+    auth: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -36,6 +40,8 @@ class RecordedRequest:
             headers=dict(data["headers"]),
             json=data["json"],
             writes=list(data.get("writes", [])),
+            cookie_names=list(data.get("cookie_names", [])),
+            auth=data.get("auth"),
         )
 
 
@@ -45,6 +51,22 @@ def redact(headers: dict[str, str]) -> dict[str, str]:
         name.lower(): "<redacted>" if name.lower() in REDACTED_HEADERS else value
         for name, value in headers.items()
     }
+
+
+def cookie_names(header: str) -> list[str]:
+    """The names of a ``Cookie`` header, in order."""
+    names = [part.split("=", 1)[0].strip() for part in header.split(";") if "=" in part]
+    return [name for name in names if name]
+
+
+def auth_form(headers: dict[str, str], cookies: dict[str, str]) -> str | None:
+    """How a request carries its token (see ``RecordedRequest.auth``)."""
+    scheme, _, bearer = headers.get("Authorization", "").partition(" ")
+    bearer = bearer.strip() if scheme.lower() == "bearer" else ""
+    cookie = cookies.get("token", "")
+    if bearer and cookie:
+        return "both" if bearer == cookie else "mismatch"
+    return "bearer" if bearer else "cookie" if cookie else None
 
 
 class RequestLog:

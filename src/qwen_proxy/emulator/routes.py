@@ -1,4 +1,4 @@
-"""The service routes besides completions: chats, models, auth, uploads."""
+"""The chat host's routes besides completions: chats, models, auth, settings, uploads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 from qwen_proxy.emulator import bodies
 from qwen_proxy.emulator.completion import completions
 from qwen_proxy.emulator.config import Account
-from qwen_proxy.emulator.guard import account_route, fault_answer
+from qwen_proxy.emulator.guard import account_route, fault_answer, guard
 from qwen_proxy.emulator.models import MODELS, find_model
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState, StoredFile
 from qwen_proxy.emulator.tree import Chat
@@ -58,9 +58,19 @@ async def new_chat(request: web.Request, account: Account) -> web.Response:
     return success(state, {"id": chat.id})
 
 
-@account_route("models")
-async def models(request: web.Request, _account: Account) -> web.Response:
-    """``GET /api/models`` and ``/api/v2/models/``: the fixture list, ``{"data": [...]}``."""
+async def models(request: web.Request) -> web.Response:
+    """``GET /api/models`` and ``/api/v2/models/``: the fixture list, ``{"data": [...]}``.
+
+    Since autumn 2026 the list needs no account; before, it took a token like any route.
+    """
+    if request.app[STATE_KEY].config.browser_sessions:
+        answer = await fault_answer(request, "models")
+        if isinstance(answer, web.Response):
+            return answer
+    else:
+        gate = await guard(request, "models")
+        if isinstance(gate, web.Response):
+            return gate
     return bodies.json_response({"data": MODELS})
 
 
@@ -89,22 +99,55 @@ async def auth_verify(request: web.Request, account: Account) -> web.Response:
     )
 
 
+def password_matches(account: Account | None, body: dict[str, Any]) -> bool:
+    """Whether a sign-in body carries the SHA-256 hex of this account's password."""
+    password = str(body.get("password", "")).lower()
+    return account is not None and password == hashlib.sha256(account.password.encode()).hexdigest()
+
+
 async def signin(request: web.Request) -> web.Response:
-    """``POST /api/v1/auths/signin``: email + SHA-256 hex of the password → a fresh token."""
+    """``POST /api/v1/auths/signin``: email + SHA-256 hex of the password → a fresh token.
+
+    Since autumn 2026 sign-in lives on the auth host; a plain client calling this route meets
+    the firewall's slider page.
+    """
     answer = await fault_answer(request, "signin")
     if isinstance(answer, web.Response):
         return answer
     state = request.app[STATE_KEY]
+    if state.config.browser_sessions:
+        return bodies.slider_page()
     body = await json_body(request)
     body = body if isinstance(body, dict) else {}
     account = state.by_email(str(body.get("email", "")))
-    password = str(body.get("password", "")).lower()
-    if account is None or password != hashlib.sha256(account.password.encode()).hexdigest():
+    if account is None or not password_matches(account, body):
         return bodies.json_response({"detail": SIGNIN_FAILED}, status=400)
     account.token = state.mint(account)
     return bodies.json_response(
         user_object(account, account.token, state.now() + state.config.token_ttl)
     )
+
+
+@account_route("settings_update")
+async def settings_update(request: web.Request, account: Account) -> web.Response:
+    """``POST /api/v2/users/user/settings/update``: merge the body into the account's settings
+    (memory, built-in tools, MCP servers...) and answer them all."""
+    state = request.app[STATE_KEY]
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        return bodies.app_error(state.new_id(), "Bad_Request", "Invalid settings")
+    merge_settings(account.settings, body)
+    return success(state, account.settings)
+
+
+def merge_settings(settings: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Merge ``changes`` into ``settings``, objects key by key, other values replaced."""
+    for key, value in changes.items():
+        current = settings.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merge_settings(current, value)
+        else:
+            settings[key] = value
 
 
 @account_route("chat_list")
@@ -213,5 +256,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/v2/chats/{chat_id}", delete_chat)
     for path in ("/api/v1/files/getstsToken", "/api/v2/files/getstsToken"):
         app.router.add_post(path, sts_token)
+    app.router.add_post("/api/v2/users/user/settings/update", settings_update)
     app.router.add_put("/__files__/{file_id}/{filename}", put_file)
     app.router.add_get("/__files__/{file_id}/{filename}", get_file)

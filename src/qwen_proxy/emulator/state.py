@@ -1,4 +1,4 @@
-"""The mutable world of one emulator: accounts, tokens, chats, faults, records, files, ids."""
+"""The mutable world of one emulator: accounts, sessions, tokens, chats, faults, records, ids."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiohttp import web
 from qwen_proxy.emulator.config import Account, EmulatorConfig, Knobs
 from qwen_proxy.emulator.faults import FaultBoard, parse_cli_fault
 from qwen_proxy.emulator.records import RecordedRequest, RequestLog
+from qwen_proxy.emulator.sessions import BINDING_COOKIE, BrowserSession, SessionBook
 from qwen_proxy.emulator.tokens import TokenRejected, mint_token, read_token
 from qwen_proxy.emulator.tree import ChatStore
 
@@ -43,12 +44,15 @@ class EmulatorState:
     config: EmulatorConfig
     knobs: Knobs
     accounts: dict[str, Account] = field(default_factory=dict)
+    sessions: SessionBook = field(default_factory=SessionBook)
     chats: ChatStore = field(default_factory=ChatStore)
     faults: FaultBoard = field(default_factory=FaultBoard)
     log: RequestLog = field(default_factory=lambda: RequestLog(2000))
     files: dict[str, StoredFile] = field(default_factory=dict)
     #: tokens answered as expired although their ``exp`` is in the future (``expire_token``)
     expired_tokens: set[str] = field(default_factory=set)
+    #: every token minted with the default lifetime, so none is handed out twice
+    minted: set[str] = field(default_factory=set)
     ids: random.Random = field(default_factory=random.Random)
     #: the record of each request being handled, by ``id(request)`` (to add the write sizes)
     recording: dict[int, RecordedRequest] = field(default_factory=dict)
@@ -77,27 +81,82 @@ class EmulatorState:
         """A UUIDv4 from the seeded generator (same seed + same requests = same ids)."""
         return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))
 
-    def mint(self, account: Account, exp: int | None = None) -> str:
-        """A token for ``account``; ``exp`` defaults to now + the configured lifetime."""
+    @property
+    def token_lifetime(self) -> int:
+        """Seconds a new token lives: 15 minutes (configurable) for 2026-10, long before."""
+        config = self.config
+        return config.access_token_ttl if config.browser_sessions else config.token_ttl
+
+    def mint(self, account: Account, exp: int | None = None, sid: str | None = None) -> str:
+        """A token for ``account`` of session ``sid`` (default: its sample session, in the
+        2026-10 era); ``exp`` defaults to now + the token lifetime."""
+        if sid is None and self.config.browser_sessions:
+            sid = account.sample_session or None
+        secret, user, changed = self.config.secret, account.user_id, account.last_password_change
         if exp is not None:
-            return mint_token(
-                self.config.secret, account.user_id, account.last_password_change, exp
-            )
-        exp = int(time.time()) + self.config.token_ttl
-        token = mint_token(self.config.secret, account.user_id, account.last_password_change, exp)
-        while token in self.expired_tokens:
-            # same claims in the same second give the same JWT; a later exp keeps it distinct
+            return mint_token(secret, user, changed, exp, sid)
+        exp = int(time.time()) + self.token_lifetime
+        token = mint_token(secret, user, changed, exp, sid)
+        while token in self.minted:
+            # same claims in the same second give the same JWT; a later exp keeps each new
+            # token distinct (a renewal must hand out a token unlike the one it replaces)
             exp += 1
-            token = mint_token(
-                self.config.secret, account.user_id, account.last_password_change, exp
-            )
+            token = mint_token(secret, user, changed, exp, sid)
+        self.minted.add(token)
         return token
 
     def add_account(self, account: Account) -> Account:
-        """Know one more account and give it a fresh token."""
+        """Know one more account and give it a fresh token (and, in the 2026-10 era, the
+        browser session it comes from)."""
+        if self.config.browser_sessions and not account.sample_session:
+            account.sample_session = self.open_session(account).sid
         account.token = self.mint(account)
         self.accounts[account.user_id] = account
         return account
+
+    def random_hex(self, digits: int) -> str:
+        """Seeded random hex digits (cookie values, refresh tokens)."""
+        return f"{self.ids.getrandbits(digits * 4):0{digits}x}"
+
+    def open_session(
+        self,
+        account: Account,
+        *,
+        acw_tc: str | None = None,
+        refresh_token: str | None = None,
+        other_cookies: tuple[tuple[str, str], ...] = (),
+    ) -> BrowserSession:
+        """A new signed-in browser for ``account``; its cookies default to fresh ones."""
+        session = BrowserSession(
+            sid=self.new_id(),
+            user_id=account.user_id,
+            acw_tc=acw_tc or self.random_hex(64),
+            refresh_token=refresh_token or "rt." + self.random_hex(96),
+            refresh_expires=int(time.time()) + self.config.refresh_token_ttl,
+            other_cookies=other_cookies,
+        )
+        return self.sessions.add(session)
+
+    def session_of(self, token: str) -> BrowserSession | None:
+        """The browser session a token was minted for (None for one of the 2026-06 era)."""
+        try:
+            claims = read_token(self.config.secret, token, None)
+        except TokenRejected:
+            return None
+        return self.sessions.get(claims.sid)
+
+    def pair_broken(self, request: web.Request) -> bool:
+        """True when a readable token comes with the cookie jar of another session (or with
+        none): the firewall's pair gate. An unreadable token is left to authentication."""
+        token = bearer(request) or request.cookies.get("token")
+        if not token:
+            return False
+        try:
+            read_token(self.config.secret, token, None)
+        except TokenRejected:
+            return False
+        session = self.session_of(token)
+        return session is None or request.cookies.get(BINDING_COOKIE) != session.acw_tc
 
     def by_email(self, email: str) -> Account | None:
         """The account with this email."""

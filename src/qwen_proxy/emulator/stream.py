@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from qwen_proxy.emulator.bodies import challenge_object
 from qwen_proxy.emulator.faults import Fault
 
 Kind = Literal[
@@ -203,6 +204,8 @@ def build(reply: Reply, rng: random.Random) -> list[StreamEvent]:
 def error_event(reply: Reply, envelope: str, code: str, request_id: str) -> bytes:
     """A mid-stream error in either envelope (``{"error"}`` or ``{"success": false}``)."""
     details = ERROR_DETAILS.get(code, "Internal error")
+    if envelope == "bare":
+        return _line('{"error": "Internal error!"}')
     if envelope == "success":
         return _line(
             f'{{"success": false, "request_id": "{request_id}", "data": '
@@ -212,6 +215,18 @@ def error_event(reply: Reply, envelope: str, code: str, request_id: str) -> byte
         f'{{"error": {{"code": {_s(code)}, "details": {_s(details)}}}, '
         f'"response_id": "{reply.response_id}"}}'
     )
+
+
+def _cut_after_answers(events: list[StreamEvent], after: int) -> list[StreamEvent]:
+    """The events up to ``after`` answer deltas (the rest is cut off)."""
+    out: list[StreamEvent] = []
+    seen = 0
+    for event in events:
+        if event[0] in ("answer", "answer_empty", "finished") and seen >= after:
+            break
+        out.append(event)
+        seen += event[0] == "answer"
+    return out
 
 
 def apply_faults(
@@ -225,18 +240,14 @@ def apply_faults(
         elif fault.name == "think_then_stop":
             events = [e for e in events if e[0] in ("created", "think", "think_end")]
         elif fault.name == "error_midstream":
-            after = int(p.get("after", 1))
-            out: list[StreamEvent] = []
-            seen = 0
-            for event in events:
-                if event[0] in ("answer", "answer_empty", "finished") and seen >= after:
-                    break
-                out.append(event)
-                seen += event[0] == "answer"
             envelope = str(p.get("envelope", "error"))
             code = str(p.get("code", "data_inspection_failed"))
-            out.append(("error", error_event(reply, envelope, code, request_id)))
-            events = out
+            events = _cut_after_answers(events, int(p.get("after", 1)))
+            events.append(("error", error_event(reply, envelope, code, request_id)))
+        elif fault.name == "challenge_midstream":
+            events = _cut_after_answers(events, int(p.get("after", 1)))
+            path = "api/v2/chat/completions"
+            events.append(("error", _line(_s(challenge_object(path, request_id)))))
         elif fault.name == "malformed_line":
             at = int(p.get("at", 1))
             events = [*events[:at], ("bad", MALFORMED_LINE), *events[at:]]

@@ -34,15 +34,59 @@ class AdminError(RuntimeError):
     """An admin route refused the call."""
 
 
+#: the web app version a test browser sends (any non-empty value passes the gate)
+TEST_WEB_VERSION = "0.3.11"
+
+
+def session_headers(
+    token: str, cookies: str, bx_ua: str, bx_umidtoken: str, bx_v: str
+) -> dict[str, str]:
+    """The credentials a browser of one session sends on a write call (2026-10 era)."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Cookie": cookies,
+        "bx-ua": bx_ua,
+        "bx-umidtoken": bx_umidtoken,
+        "bx-v": bx_v,
+        "version": TEST_WEB_VERSION,
+    }
+
+
 @dataclass(frozen=True)
 class EmulatedAccount:
-    """An account as the emulator knows it (test data)."""
+    """An account as the emulator knows it (test data); in the 2026-10 era also the sample
+    browser session it was handed at start (its jar and anti-bot values)."""
 
     email: str
     password: str
     user_id: str
     name: str
     token: str
+    cookies: str = ""
+    bx_ua: str = ""
+    bx_umidtoken: str = ""
+    bx_v: str = ""
+
+    def browser_headers(self) -> dict[str, str]:
+        """What a browser signed in as this account sends on a write call."""
+        return session_headers(self.token, self.cookies, self.bx_ua, self.bx_umidtoken, self.bx_v)
+
+
+@dataclass(frozen=True)
+class EmulatedSession:
+    """A signed-in browser the emulator opened for a test (test data)."""
+
+    sid: str
+    token: str
+    refresh_token: str
+    cookies: str
+    bx_ua: str
+    bx_umidtoken: str
+    bx_v: str
+
+    def browser_headers(self) -> dict[str, str]:
+        """What this browser sends on a write call."""
+        return session_headers(self.token, self.cookies, self.bx_ua, self.bx_umidtoken, self.bx_v)
 
 
 class EmulatorHandle:
@@ -71,6 +115,27 @@ class EmulatorHandle:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise AdminError(f"{method} {path}: {exc.code} {exc.read()!r}") from exc
+
+    @property
+    def era(self) -> str:
+        """The era the emulator speaks (``2026-06`` or ``2026-10``)."""
+        return str(self._call("GET", "/health")["auth_era"])
+
+    @property
+    def auth_url(self) -> str:
+        """The base URL of the emulated auth host (2026-10 era)."""
+        return self.url + str(self._call("GET", "/health")["auth_prefix"])
+
+    def open_session(self, email: str, cookies: str | None = None) -> EmulatedSession:
+        """A new signed-in browser for ``email``; with ``cookies`` (a ``Cookie`` header, e.g.
+        from a copied request), that jar is adopted: its ``acw_tc`` binds the session."""
+        body = {"email": email, "cookies": cookies}
+        return EmulatedSession(**self._call("POST", "/sessions", body))
+
+    def settings(self, email: str) -> dict[str, Any]:
+        """The account's settings as the settings route left them (memory, tools, ...)."""
+        query = urllib.parse.urlencode({"account": email})
+        return dict(self._call("GET", f"/settings?{query}"))
 
     @property
     def accounts(self) -> list[EmulatedAccount]:

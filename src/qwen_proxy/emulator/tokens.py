@@ -1,4 +1,8 @@
-"""HS256 JWTs shaped like chat.qwen.ai's (claims ``id``, ``last_password_change``, ``exp``)."""
+"""HS256 JWTs shaped like chat.qwen.ai's (claims ``id``, ``last_password_change``, ``exp``).
+
+Access tokens of the 2026-10 era also name the browser session that minted them (``sid``):
+the firewall's pair gate checks the cookie jar of a write call against it.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class Claims:
     user_id: str
     last_password_change: int
     exp: int
+    #: the browser session the token belongs to (None: a token of the 2026-06 era)
+    sid: str | None = None
 
 
 class TokenRejected(Exception):
@@ -38,9 +44,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def mint_token(secret: str, user_id: str, last_password_change: int, exp: int) -> str:
-    """A signed JWT for this user that expires at ``exp`` (Unix seconds)."""
-    payload = {"id": user_id, "last_password_change": last_password_change, "exp": exp}
+def mint_token(
+    secret: str, user_id: str, last_password_change: int, exp: int, sid: str | None = None
+) -> str:
+    """A signed JWT for this user that expires at ``exp`` (Unix seconds), of session ``sid``."""
+    payload: dict[str, object] = {
+        "id": user_id,
+        "last_password_change": last_password_change,
+        "exp": exp,
+    }
+    if sid is not None:
+        payload["sid"] = sid
     head = _b64(orjson.dumps(_HEADER)) + "." + _b64(orjson.dumps(payload))
     sig = hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()
     return head + "." + _b64(sig)
@@ -63,6 +77,9 @@ def read_token(secret: str, token: str, now: float | None) -> Claims:
     user_id, lpc, exp = payload.get("id"), payload.get("last_password_change"), payload.get("exp")
     if not isinstance(user_id, str) or not isinstance(lpc, int) or not isinstance(exp, int):
         raise TokenRejected("invalid")
+    sid = payload.get("sid")
+    if sid is not None and not isinstance(sid, str):
+        raise TokenRejected("invalid")
     if now is not None and exp <= now:
         raise TokenRejected("expired")
-    return Claims(user_id, lpc, exp)
+    return Claims(user_id, lpc, exp, sid)

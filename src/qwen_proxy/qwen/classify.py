@@ -1,7 +1,8 @@
 """Turn any upstream answer that is not a healthy stream into one of ``qwen.errors``' classes.
 
-Pure functions over status, content type and bytes. This module is the only place in the
-gateway that reads Qwen's error strings; everything else matches on the classes.
+Pure functions over status, content type and bytes, or a JSON object already parsed (a stream
+event). This module is the only place in the gateway that reads Qwen's error strings; everything
+else matches on the classes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from qwen_proxy.qwen.errors import (
     UpstreamServerError,
 )
 
-# Markers of Alibaba's WAF / captcha page (HTML or JSON), matched case-insensitively.
+# Markers of Alibaba's WAF / captcha page, matched case-insensitively.
 _WAF_MARKERS = (
     "安全验证",
     "awsc",
@@ -54,47 +55,83 @@ _SECRET_RE = re.compile(
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|(?i:(?:token|key|x5secdata|cookie)=)[^\s&\"';,]+"
 )
 _MAX_DETAIL = 300
+_loads = orjson.loads
+#: what ``_parse`` returns for a body that is not JSON (``None`` is JSON's null)
+_NOT_JSON: Any = object()
 
 
 def classify_answer(status: int, content_type: str, body: bytes) -> UpstreamError:
     """Classify an upstream answer that is not an SSE stream (JSON error, WAF page, 5xx...)."""
-    text = body.decode("utf-8", "replace")
-    stripped = text.lstrip()
-    if "html" in content_type.lower() or stripped.startswith("<"):
-        return _classify_html(status, text)
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict):
-        found = _classify_json(status, obj)
-        if found is not None:
-            return found
-    # Only free text is searched for WAF markers: a JSON reply may quote such words harmlessly.
-    if obj is None and _looks_like_waf(text):
-        return UpstreamCaptcha()
-    return _classify_status(status, obj, text)
+    return _classify(status, content_type, body, _parse(body))
+
+
+def json_payload(status: int, content_type: str, body: bytes) -> Any:
+    """The data of a short JSON answer that reports success; anything else raises, classified.
+
+    The body is parsed once: that value is both checked for an error envelope and classified.
+    """
+    if status != 200 or "json" not in content_type:
+        raise classify_answer(status, content_type, body)
+    obj = _parse(body)
+    if obj is _NOT_JSON:
+        raise _classify(status, content_type, body, obj)
+    # app errors and the WAF's JSON challenge both come back as 200 application/json
+    error = envelope_error(obj, status) if isinstance(obj, dict) else None
+    if error is not None:
+        raise error
+    return obj
+
+
+def envelope_error(obj: dict[str, Any], status: int = 200) -> UpstreamError | None:
+    """The error a JSON object from the upstream reports, or None when it carries data.
+
+    The one test of "is this an error envelope", for short answers and stream events alike:
+    the WAF's ``ret`` list, Open-WebUI's ``detail``, ``success: false``, an ``error`` (at the
+    top or inside ``data``) or a ``code`` inside ``data``.
+    """
+    ret = obj.get("ret")
+    if ret:
+        return _classify_ret(ret if isinstance(ret, list) else [ret], obj.get("data"))
+    detail = obj.get("detail")
+    if detail is not None:
+        return _classify_detail(status, detail)
+    data = obj.get("data")
+    if (
+        obj.get("error")
+        or obj.get("success") is False
+        or (type(data) is dict and (data.get("error") or data.get("code")))
+    ):
+        return classify_error_object(obj)
+    return None
 
 
 def classify_error_object(obj: dict[str, Any]) -> UpstreamError:
-    """Classify an error envelope: ``{"error":...}``, ``{"data":{"error":...}}``,
+    """Classify an error object known to be one: ``{"error":...}``, ``{"data":{"error":...}}``,
     ``{"success":false,"data":{"code":...}}`` or a bare ``{"code","details"}`` object."""
     code, details, num = _error_fields(obj)
     return _classify_code(code, details, num)
 
 
-def is_success_json(body: bytes) -> bool:
-    """True when ``body`` is a JSON object that reports success (create chat, delete, ...)."""
+def _parse(body: bytes) -> Any:
+    """``body`` as JSON, or ``_NOT_JSON``."""
     try:
-        obj = orjson.loads(body)
+        return _loads(body)
     except orjson.JSONDecodeError:
-        return False
-    if not isinstance(obj, dict):
-        return False
-    if obj.get("success") is False or obj.get("error") or "ret" in obj:
-        return False
-    data = obj.get("data")
-    return not (isinstance(data, dict) and data.get("error"))
+        return _NOT_JSON
+
+
+def _classify(status: int, content_type: str, body: bytes, obj: Any) -> UpstreamError:
+    text = body.decode("utf-8", "replace")
+    if "html" in content_type.lower() or text.lstrip().startswith("<"):
+        return _classify_html(status, text)
+    if isinstance(obj, dict):
+        found = envelope_error(obj, status)
+        if found is not None:
+            return found
+    # Only free text is searched for WAF markers: a JSON reply may quote such words harmlessly.
+    if obj is _NOT_JSON and _looks_like_waf(text):
+        return UpstreamCaptcha()
+    return _classify_status(status, obj, text)
 
 
 def _classify_html(status: int, text: str) -> UpstreamError:
@@ -112,23 +149,6 @@ def _classify_html(status: int, text: str) -> UpstreamError:
 def _looks_like_waf(text: str) -> bool:
     lowered = text[:65536].lower()
     return any(marker in lowered for marker in _WAF_MARKERS)
-
-
-def _classify_json(status: int, obj: dict[str, Any]) -> UpstreamError | None:
-    ret = obj.get("ret")
-    if isinstance(ret, list) and ret:
-        return _classify_ret(ret, obj.get("data"))
-    detail = obj.get("detail")
-    if detail is not None:
-        return _classify_detail(status, detail)
-    data = obj.get("data")
-    if (
-        obj.get("error")
-        or obj.get("success") is False
-        or (isinstance(data, dict) and (data.get("error") or data.get("code")))
-    ):
-        return classify_error_object(obj)
-    return None
 
 
 def _classify_ret(ret: list[Any], data: Any) -> UpstreamError:
@@ -161,7 +181,7 @@ def _classify_status(status: int, obj: Any, text: str) -> UpstreamError:
         return _server_error(status, text)
     if not text.strip():
         return UpstreamMalformed(f"Qwen answered HTTP {status} with an empty body.")
-    kind = "JSON" if obj is not None else "text"
+    kind = "JSON" if obj is not _NOT_JSON else "text"
     return UpstreamMalformed(
         f"Qwen answered HTTP {status} with unexpected {kind} instead of a reply: {_safe(text)!r}"
     )

@@ -1,8 +1,10 @@
-"""The upstream client: every call to chat.qwen.ai, one attempt each, over ``qwen.wire``.
+"""The upstream client: every call to chat.qwen.ai, one attempt each, over a transport.
 
-This is the only module that does upstream I/O. It turns transport failures and non-SSE answers
-into the classified errors of ``qwen.errors``; deciding whether to retry, and on which account,
-is the caller's job (``completions``), since only it knows whether the client got bytes yet.
+It builds each request (URL, browser headers, JSON body) and hands its bytes to a
+``Transport``: the pooled sockets of ``qwen.transport.wire`` by default, an in-memory
+``MockTransport`` in tests. Transport failures and answers that are not what was asked for come
+out as the classified errors of ``qwen.errors``; deciding whether to retry, and on which account,
+is the caller's job (``service.completion``), since only it knows whether its client got bytes yet.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from urllib.parse import quote, urlsplit
 import orjson
 
 from qwen_proxy.config import Settings
-from qwen_proxy.qwen.classify import classify_answer, is_success_json
+from qwen_proxy.qwen.browser import BrowserProfile
+from qwen_proxy.qwen.classify import classify_answer, json_payload
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamMalformed, UpstreamTimeout
 from qwen_proxy.qwen.events import Event
 from qwen_proxy.qwen.headers import browser_headers
 from qwen_proxy.qwen.payloads import completion_url, new_chat_body
 from qwen_proxy.qwen.stream import QwenStreamParser
-from qwen_proxy.qwen.transport.connection import WireResponse
+from qwen_proxy.qwen.transport.base import Transport, UpstreamResponse
 from qwen_proxy.qwen.transport.endpoint import Endpoint, parse_endpoint, request_head
 from qwen_proxy.qwen.transport.wire import WirePool
 
@@ -33,7 +36,7 @@ MAX_JSON_BYTES = 32 * 1024 * 1024
 
 
 class UpstreamCredential(Protocol):
-    """What the client needs of an account: its secrets and optional proxy."""
+    """What the client needs of an account: its secrets, browser profile and optional proxy."""
 
     @property
     def token(self) -> str: ...
@@ -41,28 +44,31 @@ class UpstreamCredential(Protocol):
     def cookies(self) -> str | None: ...
     @property
     def proxy(self) -> str | None: ...
+    @property
+    def browser(self) -> BrowserProfile | None: ...
+    @property
+    def name(self) -> str: ...
 
 
 class UpstreamStream:
     """An open completion stream: await ``next_batch()``; ``parser`` holds usage and ids."""
 
-    __slots__ = ("_pool", "_response", "parser")
+    __slots__ = ("_response", "parser")
 
-    def __init__(self, response: WireResponse, pool: WirePool) -> None:
+    def __init__(self, response: UpstreamResponse) -> None:
         self._response = response
-        self._pool = pool
         self.parser = QwenStreamParser()
 
     def close(self) -> None:
         """Give the connection back (or drop it when the reply was not read to its end)."""
-        self._pool.release(self._response)
+        self._response.release()
 
     async def next_batch(self) -> list[Event] | None:
         """The next events as bytes arrive; None once the answer finished or at EOF.
 
         A plain coroutine, not an async generator: an open stream keeps no suspended
         generator (its frame, its asend object, the loop's weak reference to it).
-        The wire raises the classified errors: ``UpstreamTimeout`` when the upstream goes
+        The transport raises the classified errors: ``UpstreamTimeout`` when the upstream goes
         quiet, ``UpstreamConnectionError`` when the connection breaks.
         """
         parser = self.parser
@@ -78,42 +84,49 @@ class UpstreamStream:
 
 
 class QwenClient:
-    """Async client for chat.qwen.ai's API v2 (or the emulator: only the base URL differs)."""
+    """Async client for chat.qwen.ai's API v2 (or the emulator: only the base URL differs).
 
-    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    ``transport`` defaults to a ``WirePool`` built from the settings (``ssl_context`` is for
+    that one); tests pass a ``MockTransport``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if transport is None:
+            transport = WirePool(
+                connect_timeout=settings.connect_timeout,
+                idle_timeout=settings.idle_timeout,
+                ssl_context=ssl_context,
+            )
+        elif ssl_context is not None:
+            raise TypeError("ssl_context configures the default transport: pass one or the other")
         self._settings = settings
         self._base = settings.upstream_base
         self._prefix = urlsplit(self._base).path.rstrip("/")
-        self._ssl = ssl_context
-        self._wire: WirePool | None = None
-        self._endpoints: dict[str | None, Endpoint] = {}
+        self._transport = transport
+        self._endpoints: dict[tuple[str, str | None], Endpoint] = {}
 
     async def start(self) -> None:
-        """Open the connection pool (call once, inside the event loop)."""
-        if self._wire is None:
-            self._wire = WirePool(
-                connect_timeout=self._settings.connect_timeout,
-                idle_timeout=self._settings.idle_timeout,
-                ssl_context=self._ssl,
-            )
+        """Nothing to open ahead of time: the transport connects on first use."""
 
     async def close(self) -> None:
-        """Close the pool's idle connections."""
-        if self._wire is not None:
-            self._wire.close()
-            self._wire = None
+        """Close the transport's idle connections (the client stays usable)."""
+        self._transport.close()
 
-    @property
-    def wire(self) -> WirePool:
-        """The connection pool; ``start()`` must have been awaited."""
-        if self._wire is None:
-            raise RuntimeError("QwenClient.start() was not awaited")
-        return self._wire
-
-    def _endpoint(self, proxy: str | None) -> Endpoint:
-        endpoint = self._endpoints.get(proxy)
+    def _endpoint(self, cred: UpstreamCredential | None) -> Endpoint:
+        """Where the call goes; each account has its own endpoint, so its own idle connections:
+        no connection ever carries two accounts' requests, even one a hostile upstream left
+        out of step."""
+        key = ("", None) if cred is None else (cred.name, cred.proxy)
+        endpoint = self._endpoints.get(key)
         if endpoint is None:
-            endpoint = self._endpoints[proxy] = parse_endpoint(self._base, proxy)
+            endpoint = parse_endpoint(self._base, key[1], pool_key=key[0])
+            self._endpoints[key] = endpoint
         return endpoint
 
     def _headers(
@@ -131,6 +144,8 @@ class QwenClient:
             chat_id=chat_id,
             request_id=str(uuid.uuid4()),
             accept=accept,
+            browser=cred.browser,
+            now=time.time(),
         )
 
     async def _open(
@@ -142,14 +157,14 @@ class QwenClient:
         body: dict[str, Any] | None = None,
         chat_id: str | None = None,
         accept: str = JSON_ACCEPT,
-    ) -> WireResponse:
+    ) -> UpstreamResponse:
         """Send one call and return its response once the headers are in.
 
         A plain coroutine: nothing of the request (its body is ~8 KiB of orjson buffer, its
         headers carry secrets) outlives it in a suspended frame of an open stream.
         """
-        wire = self.wire
-        endpoint = self._endpoint(cred.proxy if cred is not None else None)
+        transport = self._transport
+        endpoint = self._endpoint(cred)
         headers = self._headers(cred, chat_id, accept)
         data = orjson.dumps(body) if body is not None else None
         if data is not None:
@@ -165,7 +180,7 @@ class QwenClient:
         del headers, data, head
         try:
             async with asyncio.timeout(self._settings.first_byte_timeout):
-                return await wire.request(endpoint, message)
+                return await transport.request(endpoint, message)
         except TimeoutError:
             raise UpstreamTimeout(
                 "The upstream did not answer in time "
@@ -185,7 +200,7 @@ class QwenClient:
         try:
             raw = await response.read_all(MAX_JSON_BYTES)
         finally:
-            self.wire.release(response)
+            response.release()
         return response.status, response.content_type, raw
 
     async def _call_json(
@@ -198,16 +213,7 @@ class QwenClient:
     ) -> Any:
         """A short call whose success is JSON; anything else raises, classified."""
         status, content_type, raw = await self._call(method, path, cred, body=body)
-        if status != 200 or "json" not in content_type:
-            raise classify_answer(status, content_type, raw)
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise classify_answer(status, content_type, raw) from None
-        if isinstance(payload, dict) and not is_success_json(raw):
-            # app errors and the WAF's JSON captcha both come back as 200 application/json
-            raise classify_answer(status, content_type, raw)
-        return payload
+        return json_payload(status, content_type, raw)
 
     async def create_chat(
         self, cred: UpstreamCredential, model: str, *, chat_type: str = "t2t"
@@ -224,7 +230,7 @@ class QwenClient:
         return chat_id
 
     async def list_models(self, cred: UpstreamCredential) -> list[dict[str, Any]]:
-        """The upstream's model list (raw items, §5 of the protocol notes)."""
+        """The upstream's model list: its raw items (those with a string ``id``)."""
         payload = await self._call_json("GET", "/api/models", cred)
         data = payload.get("data") if isinstance(payload, dict) else None
         if isinstance(data, dict):  # the v2 path nests it once more
@@ -275,6 +281,6 @@ class QwenClient:
             except UpstreamError:
                 raw = b""
             finally:
-                self.wire.release(response)
+                response.release()
             raise classify_answer(response.status, response.content_type, raw)
-        return UpstreamStream(response, self.wire)
+        return UpstreamStream(response)

@@ -1,6 +1,9 @@
 """Request bodies for Qwen's web API v2, built as the web app builds them (docs/upstream.md).
 
-Pure: ids and clocks come in as arguments, so the same inputs always give the same body.
+Since autumn 2026 the completion route validates the body strictly: it names the chat and the
+parent in both spellings (``chatId``/``chat_id``, ``parentId``/``parent_id``), and the message
+carries every field the web app sends (``id: null``, ``files: []``, ...). Pure: ids and clocks
+come in as arguments, so the same inputs always give the same body.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from typing import Any
 from urllib.parse import quote
 
 COMPLETIONS_PATH = "/api/v2/chat/completions"
-NEW_CHAT_PATH = "/api/v2/chats/new"
 
 
 def new_chat_body(
@@ -72,6 +74,8 @@ def completion_body(
     if auto_search is None:
         auto_search = chat_type == "search"
     message = {
+        # the web app leaves the message id to the server
+        "id": None,
         "fid": fid,
         "parentId": parent_id,
         "childrenIds": [child_id],
@@ -94,9 +98,11 @@ def completion_body(
         "version": "2.1",
         "incremental_output": True,
         "chat_id": chat_id,
+        "chatId": chat_id,
         "chat_mode": chat_mode,
         "model": model,
         "parent_id": parent_id,
+        "parentId": parent_id,
         "messages": [message],
         "timestamp": now_s,
     }

@@ -1,8 +1,8 @@
 """Qwen completion stream: raw SSE bytes in, typed events out (sans-IO, one per response).
 
-Routing by ``delta.phase``: ``answer`` (or none) is answer text,
-``think`` and ``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else
-is skipped. The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
+Routing by ``delta.phase``: ``answer`` (or none) is answer text, ``think`` and
+``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else is skipped.
+The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from qwen_proxy.qwen.classify import classify_error_object
+from qwen_proxy.qwen.classify import classify_error_object, envelope_error
 from qwen_proxy.qwen.errors import EmptyReply, StreamCut, UpstreamError, UpstreamMalformed
 from qwen_proxy.qwen.events import (
     AnswerDelta,
@@ -347,13 +347,9 @@ class QwenStreamParser:
         if type(created) is dict:
             self._handle_created(created, events)
             return
-        data = obj.get("data")
-        if (
-            obj.get("error")
-            or obj.get("success") is False
-            or (type(data) is dict and data.get("error"))
-        ):
-            self._fail(classify_error_object(obj), events)
+        error = envelope_error(obj)
+        if error is not None:
+            self._fail(error, events)
         # Anything else without choices (response.info, response.updated...) carries nothing.
 
     def _handle_created(self, created: dict[str, Any], events: list[Event]) -> None:

@@ -26,6 +26,7 @@ _STATUS_LINES = {
         (403, "Forbidden"),
         (404, "Not Found"),
         (405, "Method Not Allowed"),
+        (408, "Request Timeout"),
         (409, "Conflict"),
         (413, "Payload Too Large"),
         (414, "URI Too Long"),

@@ -34,6 +34,9 @@ HIGH_WATER = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
 MAX_URL_BYTES = 8 * 1024
+#: a request body must have arrived this many seconds after its head (408 after): a client
+#: trickling a body cannot hold a connection and its task for ever
+BODY_DEADLINE = 120.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 
@@ -256,6 +259,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
             "state": self._app_state.copy(),
         }
         self._exchange = exchange
+        if has_body:  # the keep-alive timer's slot is free until the response is sent
+            self._keep_alive_timer = self._loop.call_later(BODY_DEADLINE, self._body_too_slow)
         task = self._loop.create_task(self._run(self._scope, exchange))
         tasks: set[asyncio.Task[None]] = self._server_state.tasks
         tasks.add(task)
@@ -272,6 +277,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         exchange = self._exchange
         # the parser's work for this request is done: an open stream does not keep it
         self._parser = None
+        if not self._discarding:
+            self._cancel_keep_alive()  # the body deadline: the body is whole
         if exchange is None or exchange.complete:
             return
         exchange.end_body()
@@ -316,6 +323,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self.resume_reading()
             if transport.can_write_eof():
                 transport.write_eof()
+            self._cancel_keep_alive()  # the body deadline gives way to the discard's own
             self._keep_alive_timer = self._loop.call_later(
                 self._timeout_keep_alive, transport.close
             )
@@ -392,6 +400,17 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def _arm_keep_alive(self) -> None:
         self._cancel_keep_alive()
         self._keep_alive_timer = self._loop.call_later(self._timeout_keep_alive, self._idle_out)
+
+    def _body_too_slow(self) -> None:
+        self._keep_alive_timer = None
+        exchange = self._exchange
+        if self.transport is None or self._parser is None:
+            return
+        if self._discarding or exchange is None or exchange.started:
+            self.transport.close()  # an answer went out already: just end the connection
+            return
+        exchange.hang_up()
+        self._reject(408, b"The request body did not arrive in time.")
 
     def _idle_out(self) -> None:
         self._keep_alive_timer = None

@@ -22,7 +22,7 @@ from qwen_proxy.accounts import (
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.messages import CompletionRequest
-from qwen_proxy.qwen.errors import UpstreamError
+from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
@@ -68,12 +68,28 @@ class CompletionService:
         self.empty_continuations_recovered = 0
 
     async def open(self, request: CompletionRequest, tenant: str) -> Reply:
-        """Start the reply; returns once its first content is in hand, or raises GatewayError."""
+        """Start the reply; returns once its first content is in hand, or raises GatewayError.
+
+        The first content must come within ``first_content_timeout`` seconds, however many
+        attempts it takes and whatever the upstream sends meanwhile (comments, empty events).
+        """
+        limit = self.settings.first_content_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._open(request, tenant)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"Qwen sent no content within {limit:g} s (QWEN_PROXY_FIRST_CONTENT_TIMEOUT). "
+                "Retry in a moment."
+            ) from None
+
+    async def _open(self, request: CompletionRequest, tenant: str) -> Reply:
         model = await self.catalog.resolve(request.model)
         plan = await plans.plan_request(self.store, tenant, request.messages)
         thinking = thinking_for(request, model)
         tried = self.policy.start(continued=plan.node is not None)
         excluded: set[str] = set()
+        started = time.monotonic()
         while True:
             try:
                 lease = await self.pool.acquire(
@@ -96,9 +112,11 @@ class CompletionService:
                     await lease.release(Outcome.abandoned())
                     raise
             tried = decision.attempts
-            plan = await self._follow(decision, plan, request)
+            plan = await self._follow(decision, plan, request, started)
 
-    async def _follow(self, decision: Decision, plan: Plan, request: CompletionRequest) -> Plan:
+    async def _follow(
+        self, decision: Decision, plan: Plan, request: CompletionRequest, started: float
+    ) -> Plan:
         """Carry out a decision: forget a lost node, raise, wait; the plan of the next attempt."""
         if decision.forget and plan.node is not None:
             log.info("chat %s lost its parent upstream; folding", plan.node.chat_id)
@@ -108,6 +126,14 @@ class CompletionService:
             assert error is not None  # every give-up names what to raise
             if decision.stop_client_retries:
                 error.should_retry = False
+                # one attempt's own figure ("60 s before the first byte") is not what the
+                # client waited: say the whole of it
+                waited = time.monotonic() - started
+                attempts = decision.attempts.failures
+                error.message = (
+                    f"{error.message} Gave up after {attempts} "
+                    f"attempt{'s' if attempts != 1 else ''} over {waited:.1f} s."
+                )
             raise error
         if decision.why is Why.EMPTY_CONTINUATION:
             self.empty_continuations_recovered += 1

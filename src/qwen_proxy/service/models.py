@@ -48,7 +48,7 @@ class ResolvedModel:
 
 
 def parse_upstream_models(items: Sequence[dict[str, Any]]) -> list[UpstreamModel]:
-    """Read the upstream's raw model items (protocol §5) into ``UpstreamModel``s."""
+    """Read the upstream's raw model items into ``UpstreamModel``s (docs/upstream.md, "Models")."""
     models = []
     for item in items:
         info = _dict(item.get("info"))

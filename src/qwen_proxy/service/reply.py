@@ -169,9 +169,10 @@ class Reply:
             else:
                 batch = await self._stream.next_batch()
                 if batch is None:
+                    # said the same to a streamed client (who has the text so far) and to a
+                    # whole one (who has nothing): neither "above" nor "partial" is true for both
                     raise StreamCut(
-                        "The upstream closed the reply before it finished; the partial answer "
-                        "above is incomplete. Retry the request."
+                        "The upstream closed the reply before it finished. Retry the request."
                     )
             return self._scan(batch)
         except UpstreamError as error:

@@ -150,6 +150,10 @@ class RetryPolicy:
             then = Then.FOLD if tried.continued else Then.RETRY
             return Decision(then, Why.ACCOUNT_FAULT, fold, outcome, exclude=True)
         tried = replace(tried, failures=tried.failures + 1)
+        if tried.failures > 1 and error.retryable:
+            # the account's health counts requests, not attempts: one failing request retried
+            # twice is one strike, not the three in a row that rest the account
+            outcome = Outcome.abandoned()
         if not error.retryable:
             return Decision(Then.GIVE_UP, Why.NOT_RETRYABLE, tried, outcome, error=error)
         if tried.failures > self.retries:

@@ -1,4 +1,4 @@
-"""The upstream wire (qwen/wire.py) on real sockets: reuse, framing, encodings, timeouts,
+"""The upstream wire (qwen/transport/wire.py) on real sockets: reuse, framing, encodings, timeouts,
 back-pressure, TLS and per-account HTTP proxies.
 
 Each test starts its own small server on 127.0.0.1: a raw asyncio one when the exact bytes
@@ -477,9 +477,25 @@ async def test_a_malformed_answer_is_a_connection_error(pool: WirePool) -> None:
             await call(pool, server.url)
 
 
+async def test_an_answer_framed_both_by_chunks_and_by_length_fails_and_is_not_reused(
+    pool: WirePool,
+) -> None:
+    smuggled = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+        + chunked(b"hello", 5)
+    )
+    async with canned(smuggled) as server:
+        for _ in range(2):
+            with pytest.raises(UpstreamConnectionError, match="malformed"):
+                await fetch(pool, server.url)
+    assert server.connections == 2
+
+
 async def test_a_refused_connection_is_a_connection_error(pool: WirePool) -> None:
-    with pytest.raises(UpstreamConnectionError, match="Could not reach"):
+    with pytest.raises(UpstreamConnectionError, match="Could not reach") as caught:
         await call(pool, f"http://127.0.0.1:{free_port()}")
+    assert "connection was refused" in caught.value.message
+    assert "Error)" not in caught.value.message  # words, not an exception class name
 
 
 @dataclass(frozen=True)
@@ -487,8 +503,10 @@ class Account:
     """What QwenClient needs of an account."""
 
     token: str = "test-token"
+    name: str = "acc"
     cookies: str | None = None
     proxy: str | None = field(default=None, repr=False)
+    browser: None = None
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:

@@ -1,12 +1,15 @@
-"""Where an upstream call goes and the exact bytes of its head (qwen/wire.py, no sockets)."""
+"""Where an upstream call goes and the exact bytes of its head (transport/endpoint.py, pure)."""
 
 from __future__ import annotations
 
 import base64
+import socket
+import ssl
 
 import pytest
 
 from qwen_proxy.qwen.transport.endpoint import Endpoint, parse_endpoint, request_head
+from qwen_proxy.qwen.transport.wire import connect_failure
 
 pytestmark = pytest.mark.unit
 
@@ -198,3 +201,16 @@ def test_a_header_value_with_a_line_break_is_refused_without_echoing_the_value(b
 def test_a_header_name_with_a_line_break_is_refused() -> None:
     with pytest.raises(ValueError, match="line break"):
         request_head(_DIRECT, "GET", "/x", {"X-A\r\nX-B": "1"}, None)
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), "could not resolve the host name"),
+        (ConnectionRefusedError(111, "Connection refused"), "connection was refused"),
+        (OSError(101, "Network is unreachable"), "unreachable"),
+        (ssl.SSLError(1, "wrong version number"), "TLS handshake failed"),
+    ],
+)
+def test_connection_failures_are_said_in_words(exc: OSError, words: str) -> None:
+    assert words in connect_failure(exc)

@@ -2,8 +2,9 @@
 
 The stream is a raw ASGI send loop (measured lighter than a framework response per open
 stream): each upstream batch is mapped and written once, with no per-chunk logging.
-``stop`` and ``max_tokens`` are enforced here through ``limits`` (the upstream ignores them):
-a reply cut by a limit finishes with ``stop``/``length`` and its upstream response is closed.
+``stop`` and ``max_tokens`` are enforced here through ``service.limits`` (the upstream ignores
+them): a reply cut by a limit finishes with ``stop``/``length`` and its upstream response is
+closed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Literal
 
 from qwen_proxy.api.http import (
     Receive,
@@ -32,6 +32,7 @@ from qwen_proxy.api.streaming import (
     read_whole,
     reported_usage,
 )
+from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
@@ -40,8 +41,6 @@ from qwen_proxy.service.limits import ReplyLimiter, limiter_for
 from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
-
-ReasoningMode = Literal["field", "think_tags"]
 
 
 def _info_headers(request: OpenAIChatRequest) -> tuple[tuple[bytes, bytes], ...]:
@@ -138,9 +137,7 @@ async def _open(
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
         reply = await service.open(request.completion(), tenant)
-        reasoning: ReasoningMode = (
-            "think_tags" if settings.reasoning_output == "think_tags" else "field"
-        )
+        reasoning = settings.reasoning_output
         if not request.stream:
             await _whole(reply, request, reasoning, send)
             return None
@@ -173,7 +170,7 @@ async def _read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> 
 
 
 async def _whole(
-    reply: Reply, request: OpenAIChatRequest, reasoning: ReasoningMode, send: Send
+    reply: Reply, request: OpenAIChatRequest, reasoning: ReasoningOutput, send: Send
 ) -> None:
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)

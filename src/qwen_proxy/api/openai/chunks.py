@@ -7,10 +7,11 @@ chunk costs one ``orjson.dumps`` of its text plus a concatenation.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
+from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.events import (
     AnswerDelta,
@@ -20,8 +21,6 @@ from qwen_proxy.qwen.events import (
     SearchResults,
     Usage,
 )
-
-ReasoningMode = Literal["field", "think_tags"]
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
@@ -73,11 +72,11 @@ class ChunkEncoder:
         completion_id: str,
         created: int,
         model: str,
-        reasoning: ReasoningMode = "field",
+        reasoning: ReasoningOutput = "field",
         include_usage: bool = False,
     ) -> None:
         self.include_usage = include_usage
-        self.reasoning_mode: ReasoningMode = reasoning
+        self.reasoning_mode: ReasoningOutput = reasoning
         self._in_think = False
         self._reasoning_head: bytes | None = None
         # OpenAI sends "usage": null on every chunk but the last when usage is asked for.
@@ -200,14 +199,14 @@ class CompletionAccumulator:
                     self._urls.add(result.url)
                     self.search_results.append(result)
 
-    def content(self, reasoning: ReasoningMode = "field") -> str:
+    def content(self, reasoning: ReasoningOutput = "field") -> str:
         """The message content as the client assembles it (reasoning inside in think_tags)."""
         thought = self.reasoning
         if thought and reasoning == "think_tags":
             return THINK_OPEN + thought + THINK_CLOSE + self.text
         return self.text
 
-    def annotations(self, reasoning: ReasoningMode = "field") -> list[dict[str, Any]]:
+    def annotations(self, reasoning: ReasoningOutput = "field") -> list[dict[str, Any]]:
         """``url_citation`` annotations for the sources, with offsets into the content."""
         return _citations(self.content(reasoning), self.search_results)
 
@@ -219,7 +218,7 @@ class CompletionAccumulator:
         model: str,
         finish_reason: str,
         usage: Usage | None,
-        reasoning: ReasoningMode = "field",
+        reasoning: ReasoningOutput = "field",
     ) -> dict[str, Any]:
         """The OpenAI ``chat.completion`` object for everything added so far."""
         content = self.content(reasoning)

@@ -3,30 +3,42 @@
 A completion stream may stay open for minutes, so what it holds matters: aiohttp kept about
 10 KB per open response (its C parser's header lists, three deques, a read timer re-armed on
 every read); an open stream here is the transport, one slotted ``WireResponse`` and its
-``http1.ResponseParser``. It decodes gzip/deflate bodies, pauses reading while the consumer
-is behind, and turns a broken connection or a quiet upstream into the classified errors.
+``http1.ResponseParser`` (llhttp underneath). It decodes gzip/deflate bodies, pauses reading
+while the consumer is behind, and turns a broken connection or a quiet upstream into the
+classified errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from qwen_proxy.qwen.errors import UpstreamConnectionError, UpstreamTimeout
+from qwen_proxy.qwen.transport.base import READ_ALL_LIMIT
 from qwen_proxy.qwen.transport.endpoint import Endpoint
 from qwen_proxy.qwen.transport.http1 import ProtocolError, ResponseParser
 
+if TYPE_CHECKING:
+    from qwen_proxy.qwen.transport.wire import WirePool
+
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
+#: a compressed body is decoded this much at a time: a small bomb cannot allocate at once
+DECODE_PIECE = 256 * 1024
+#: the most a compressed body may decode to (a reply's text is a few MB at the very most)
+MAX_DECODED = 64 * 1024 * 1024
 
 
 class WireResponse(asyncio.Protocol):
     """One connection and the response currently on it: status, content type, body bytes."""
 
     __slots__ = (
+        "_body_ended",
         "_chunks",
         "_complete",
+        "_compressed",
+        "_decoded",
         "_decoder",
         "_error",
         "_headers_done",
@@ -35,6 +47,7 @@ class WireResponse(asyncio.Protocol):
         "_loop",
         "_parser",
         "_paused",
+        "_pool",
         "_size",
         "_waiter",
         "content_type",
@@ -44,8 +57,9 @@ class WireResponse(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, endpoint: Endpoint, idle_timeout: float) -> None:
+    def __init__(self, endpoint: Endpoint, idle_timeout: float, pool: WirePool) -> None:
         self._loop = asyncio.get_running_loop()
+        self._pool = pool
         self.endpoint = endpoint
         self._idle = idle_timeout
         self.transport: asyncio.Transport | None = None
@@ -61,6 +75,11 @@ class WireResponse(asyncio.Protocol):
         self._headers_done = False
         self._complete = False
         self._decoder: zlib._Decompress | None = None
+        #: compressed input not decoded yet (it waits for the consumer) and output so far
+        self._compressed = b""
+        self._decoded = 0
+        #: the parser saw the body's end while compressed input still waited
+        self._body_ended = False
         self._chunks: list[bytes] = []
         self._size = 0
         self._paused = False
@@ -126,13 +145,38 @@ class WireResponse(asyncio.Protocol):
 
     def _body(self, body: bytes) -> None:
         if self._decoder is not None:
-            try:
-                body = self._decoder.decompress(body)
-            except zlib.error:
-                self._fail(UpstreamConnectionError("The upstream's compressed body is corrupt."))
+            self._inflate(body)
+            return
+        self._append(body)
+
+    def _inflate(self, data: bytes) -> None:
+        """Decode at most DECODE_PIECE of output; what input is left waits for the consumer."""
+        decoder = self._decoder
+        assert decoder is not None
+        if self._compressed:
+            data, self._compressed = self._compressed + data, b""
+        try:
+            out = decoder.decompress(data, DECODE_PIECE)
+        except zlib.error:
+            self._fail(UpstreamConnectionError("The upstream's compressed body is corrupt."))
+            return
+        self._compressed = decoder.unconsumed_tail
+        if out:
+            self._decoded += len(out)
+            if self._decoded > MAX_DECODED:
+                self._fail(
+                    UpstreamConnectionError(
+                        f"The upstream's compressed body decodes to more than "
+                        f"{MAX_DECODED >> 20} MiB; the reply was abandoned."
+                    )
+                )
                 return
-            if not body:
-                return
+            self._append(out)
+        if self._compressed and not self._paused and self.transport is not None:
+            self._paused = True  # the consumer takes this output before more is decoded
+            self.transport.pause_reading()
+
+    def _append(self, body: bytes) -> None:
         self._chunks.append(body)
         self._size += len(body)
         if self._size > HIGH_WATER and not self._paused and self.transport is not None:
@@ -168,6 +212,16 @@ class WireResponse(asyncio.Protocol):
         while not self._chunks:
             if self._error is not None:
                 raise self._error
+            if self._compressed:
+                # decoding on demand never waits for the network: let other work run
+                # between pieces, or a highly compressed body would hold the loop
+                await asyncio.sleep(0)
+                self._inflate(b"")
+                continue
+            if self._body_ended:
+                self._body_ended = False
+                self._finish()
+                continue
             if self._complete:
                 return b""
             await self._wait()
@@ -180,7 +234,7 @@ class WireResponse(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def read_all(self, limit: int = 1 << 20) -> bytes:
+    async def read_all(self, limit: int = READ_ALL_LIMIT) -> bytes:
         """The rest of the body (at most ``limit`` bytes; an error answer is small)."""
         parts: list[bytes] = []
         size = 0
@@ -188,6 +242,10 @@ class WireResponse(asyncio.Protocol):
             parts.append(data)
             size += len(data)
         return b"".join(parts)[:limit]
+
+    def release(self) -> None:
+        """Give the connection back to its pool (kept for another call only when reusable)."""
+        self._pool.release(self)
 
     @property
     def reusable(self) -> bool:
@@ -222,7 +280,9 @@ class WireResponse(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
-        self._parser = None
+        if self._parser is not None:
+            self._parser.close()
+            self._parser = None
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -239,6 +299,10 @@ class WireResponse(asyncio.Protocol):
             waiter.set_result(None)
 
     def _finish(self) -> None:
+        if self._compressed:
+            self._body_ended = True  # read() decodes the rest, then finishes
+            self._wake()
+            return
         decoder = self._decoder
         if decoder is not None:
             self._decoder = None

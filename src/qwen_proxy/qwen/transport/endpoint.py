@@ -22,6 +22,9 @@ class Endpoint:
     proxy_host: str | None = None
     proxy_port: int = 0
     proxy_auth: bytes | None = field(default=None, repr=False)  # a secret: never in a repr
+    #: whose connections these are (an account name): endpoints that differ only here still
+    #: keep separate idle connections
+    pool_key: str = ""
 
     @property
     def host_header(self) -> str:
@@ -37,14 +40,14 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-def parse_endpoint(base_url: str, proxy: str | None = None) -> Endpoint:
+def parse_endpoint(base_url: str, proxy: str | None = None, *, pool_key: str = "") -> Endpoint:
     """The ``Endpoint`` for ``base_url`` (http or https), through ``proxy`` when given."""
     url = urlsplit(base_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError("the upstream URL must be http:// or https:// with a host")
     port = url.port or (443 if url.scheme == "https" else 80)
     if not proxy:
-        return Endpoint(url.scheme, url.hostname, port)
+        return Endpoint(url.scheme, url.hostname, port, pool_key=pool_key)
     via = urlsplit(proxy)
     if via.scheme != "http" or not via.hostname:
         raise ValueError("an account's proxy must be an http:// URL with a host")
@@ -52,7 +55,9 @@ def parse_endpoint(base_url: str, proxy: str | None = None) -> Endpoint:
     if via.username is not None:
         pair = f"{unquote(via.username)}:{unquote(via.password or '')}".encode()
         auth = b"Basic " + base64.b64encode(pair)
-    return Endpoint(url.scheme, url.hostname, port, via.hostname, via.port or 80, auth)
+    return Endpoint(
+        url.scheme, url.hostname, port, via.hostname, via.port or 80, auth, pool_key=pool_key
+    )
 
 
 def request_head(

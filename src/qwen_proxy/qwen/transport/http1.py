@@ -1,35 +1,45 @@
-"""HTTP/1.1 responses as bytes in, head and body out: a sans-IO parser (h11's idea).
+"""HTTP/1.1 responses as bytes in, head and body out: llhttp (``httptools``) behind a sans-IO face.
 
-The upstream wire feeds it whatever the socket gave; it returns the decoded body bytes and
-fills in the head once complete. It knows what a client of one well-behaved upstream needs:
-status line and headers (1xx interim answers skipped), bodies framed by chunked encoding,
-``Content-Length`` or the connection's end, and whether the connection may be reused. Kept
-small on purpose: an open completion stream holds one, for minutes (httptools' parser object
-is ~800 B per stream; this one is a few slots).
+The upstream wire feeds it whatever the socket gave; it returns the body bytes those complete
+and fills in the head once it is in. llhttp does the grammar (status line, header syntax,
+framing by chunked encoding or ``Content-Length``, conflicting framing refused); this module
+adds what one client of one upstream needs on top: interim 1xx answers skipped, a body that
+ends with the connection finished by ``eof()``, a cap on the head's size (llhttp has none),
+bytes after the response refused, and the few header values the wire reads.
+
+An open completion stream holds one of these for minutes: slotted, and its llhttp parser (which
+holds this object's callbacks, a reference cycle) is dropped once the response is complete or
+``close()``\\ d, so an abandoned one is freed without waiting for the cycle collector.
 """
 
 from __future__ import annotations
 
-#: the largest response head accepted (status line plus headers)
-MAX_HEAD = 64 * 1024
-#: the longest chunk-size or trailer line accepted
-MAX_LINE = 4096
+import httptools
 
-_HEX_DIGITS = b"0123456789abcdefABCDEF"
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _TO_EOF, _DONE = range(8)
+#: the largest response head accepted (status line plus headers, interim answers included)
+MAX_HEAD = 64 * 1024
 
 
 class ProtocolError(Exception):
     """The bytes are not a valid HTTP/1.1 response (the message says what broke)."""
 
 
+class _AfterEnd(Exception):
+    """Raised from a parser callback: a second response began after this one ended."""
+
+
 class ResponseParser:
     """Parses one response; ``feed`` returns body bytes, the head fills the attributes."""
 
     __slots__ = (
-        "_pending",
-        "_remaining",
-        "_state",
+        "_body",
+        "_chunked",
+        "_complete",
+        "_head_bytes",
+        "_head_done",
+        "_interim",
+        "_length",
+        "_parser",
         "content_encoding",
         "content_type",
         "keep_alive",
@@ -37,9 +47,15 @@ class ResponseParser:
     )
 
     def __init__(self) -> None:
-        self._state = _HEAD
-        self._pending = b""
-        self._remaining = 0
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        # the body bytes of the current feed: none, one piece, or several (no list kept between)
+        self._body: bytes | list[bytes] | None = None
+        self._head_bytes = 0
+        self._head_done = False
+        self._complete = False
+        self._interim = False
+        self._chunked = False
+        self._length = False
         self.status = 0
         self.content_type = ""
         self.content_encoding = ""
@@ -47,137 +63,110 @@ class ResponseParser:
 
     @property
     def head_done(self) -> bool:
-        """Status and headers are in."""
-        return self._state != _HEAD
+        """Status and headers of the final (non-1xx) answer are in."""
+        return self._head_done
 
     @property
     def complete(self) -> bool:
         """The whole response is in (a body read to EOF completes with ``eof()``)."""
-        return self._state == _DONE
+        return self._complete
 
     @property
     def reads_to_eof(self) -> bool:
-        """The body ends when the connection does (no length, not chunked)."""
-        return self._state == _TO_EOF
+        """The body ends when the connection does (neither a length nor chunked)."""
+        return self._head_done and not self._complete and not (self._chunked or self._length)
 
     def eof(self) -> None:
         """The connection ended: fine for a body read to EOF, an error anywhere else."""
-        if self._state == _TO_EOF:
-            self._state = _DONE
-        elif self._state != _DONE:
+        if self.reads_to_eof:
+            self._complete = True
+            self._parser = None
+        elif not self._complete:
+            self.close()
             raise ProtocolError("the connection ended in the middle of the response")
+
+    def close(self) -> None:
+        """Drop the llhttp parser (the response is abandoned; further bytes are refused)."""
+        self._parser = None
 
     def feed(self, data: bytes) -> bytes:
         """Take the next bytes from the socket; return the body bytes they complete."""
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
-        out: list[bytes] = []
-        pos = 0
-        end = len(data)
-        while pos < end:
-            state = self._state
-            if state in (_CHUNK_DATA, _LENGTH):
-                take = min(self._remaining, end - pos)
-                out.append(data if take == end and pos == 0 else data[pos : pos + take])
-                pos += take
-                self._remaining -= take
-                if not self._remaining:
-                    self._state = _CHUNK_END if state == _CHUNK_DATA else _DONE
-            elif state in (_CHUNK_SIZE, _TRAILERS, _CHUNK_END):
-                line_end = data.find(b"\r\n", pos)
-                if line_end < 0:
-                    if end - pos > MAX_LINE:
-                        raise ProtocolError("a chunk-size line is too long")
-                    self._pending = data[pos:]
-                    break
-                line = data[pos:line_end]
-                pos = line_end + 2
-                if state == _CHUNK_END:
-                    if line:
-                        raise ProtocolError("a chunk is longer than its size says")
-                    self._state = _CHUNK_SIZE
-                elif state == _TRAILERS:
-                    if not line:
-                        self._state = _DONE
-                else:
-                    size = _chunk_size(line)
-                    if size:
-                        self._remaining = size
-                        self._state = _CHUNK_DATA
-                    else:
-                        self._state = _TRAILERS
-            elif state == _TO_EOF:
-                out.append(data if pos == 0 else data[pos:])
-                pos = end
-            elif state == _HEAD:
-                head_end = data.find(b"\r\n\r\n", pos)
-                if head_end < 0:
-                    if end - pos > MAX_HEAD:
-                        raise ProtocolError("the response head is too large")
-                    self._pending = data[pos:]
-                    break
-                self._head(data[pos:head_end])
-                pos = head_end + 4
-            else:  # _DONE
-                raise ProtocolError("bytes after the end of the response")
-        if not out:
+        if not data:
             return b""
-        return out[0] if len(out) == 1 else b"".join(out)
+        parser = self._parser  # held for the call: llhttp must outlive its own callbacks
+        if parser is None:
+            raise ProtocolError("bytes after the end of the response")
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._parser = None
+            raise ProtocolError("the upstream switched protocols") from None
+        except httptools.HttpParserError as exc:
+            self._parser = None
+            if isinstance(exc.__context__, _AfterEnd):
+                raise ProtocolError("bytes after the end of the response") from None
+            raise ProtocolError(str(exc) or type(exc).__name__) from None
+        if not self._head_done:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                self._parser = None
+                raise ProtocolError("the response head is too large")
+        if self._complete:
+            self._parser = None  # breaks the cycle through llhttp's callbacks
+        body = self._body
+        if body is None:
+            return b""
+        self._body = None
+        return body if isinstance(body, bytes) else b"".join(body)
 
-    def _head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        version, status = _status_line(lines[0])
+    # -- llhttp callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise _AfterEnd
+        # a new answer after an interim one: nothing of the interim one's headers carries over
+        self.content_type = ""
+        self.content_encoding = ""
+        self._chunked = False
+        self._length = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:
+            return  # a trailer after a chunked body: not part of the head
+        key = name.lower()
+        if key == b"content-type":
+            self.content_type = value.strip().decode("latin-1")
+        elif key == b"content-encoding":
+            self.content_encoding = value.strip().decode("latin-1").lower()
+        elif key == b"transfer-encoding":
+            # what llhttp frames the body by: chunked only as the last coding of the last line
+            self._chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+        elif key == b"content-length":
+            self._length = True
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        assert parser is not None
+        status = parser.get_status_code()
         if 100 <= status < 200:
-            return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
+            return
         self.status = status
-        connection = b""
-        chunked = False
-        length: int | None = None
-        for raw in lines[1:]:
-            name, sep, value = raw.partition(b":")
-            if not sep or not name or name != name.strip():
-                raise ProtocolError("a response header line is malformed")
-            key = name.lower()
-            value = value.strip()
-            if key == b"content-type":
-                self.content_type = value.decode("latin-1")
-            elif key == b"content-encoding":
-                self.content_encoding = value.decode("latin-1").lower()
-            elif key == b"transfer-encoding":
-                chunked = value.lower().endswith(b"chunked")
-            elif key == b"content-length":
-                if not value.isdigit() or (length is not None and int(value) != length):
-                    raise ProtocolError("the response's Content-Length is invalid")
-                length = int(value)
-            elif key == b"connection":
-                connection = value.lower()
-        if version == b"HTTP/1.1":
-            self.keep_alive = b"close" not in connection
+        # asked here: llhttp resets its flags once the message is complete
+        self.keep_alive = parser.should_keep_alive()
+        self._head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        held = self._body
+        if held is None:
+            self._body = body
+        elif isinstance(held, bytes):
+            self._body = [held, body]
         else:
-            self.keep_alive = b"keep-alive" in connection
-        if status in (204, 304):
-            self._state = _DONE
-        elif chunked:
-            self._state = _CHUNK_SIZE
-        elif length is not None:
-            self._remaining = length
-            self._state = _LENGTH if length else _DONE
+            held.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
         else:
-            self._state = _TO_EOF
-            self.keep_alive = False
-
-
-def _status_line(line: bytes) -> tuple[bytes, int]:
-    version, _, rest = line.partition(b" ")
-    code = rest[:3]
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
-        raise ProtocolError("the response's status line is malformed")
-    return version, int(code)
-
-
-def _chunk_size(line: bytes) -> int:
-    digits = line.split(b";", 1)[0].strip()  # chunk extensions are allowed and ignored
-    if not digits or len(digits) > 16 or digits.strip(_HEX_DIGITS):
-        raise ProtocolError("a chunk size is not a hex number")
-    return int(digits, 16)
+            self._complete = True

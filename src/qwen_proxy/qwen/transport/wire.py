@@ -1,14 +1,16 @@
 """The upstream's connections: opened (direct, through an ``http://`` proxy, or tunnelled
 with CONNECT for https), TLS, kept alive for reuse, and watched for idle bodies.
 
-Every upstream call goes through a ``WirePool``: ``request()`` sends one request and returns
-its ``WireResponse`` once the headers are in; ``release()`` gives the connection back. What an
-answer means is ``classify``'s job; bounding the wait for the first byte is the caller's.
+``WirePool`` is the client's default transport (``base.Transport``): ``request()`` sends one
+request and returns its ``WireResponse`` once the headers are in; ``release()`` (or the
+response's own) gives the connection back. What an answer means is ``classify``'s job; bounding
+the wait for the first byte is the caller's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 from typing import Any
@@ -22,6 +24,23 @@ MAX_IDLE = 32
 KEEP_IDLE_SECONDS = 15.0
 #: how long a host's looked-up addresses are reused
 DNS_TTL = 300.0
+
+
+def connect_failure(exc: OSError) -> str:
+    """What went wrong opening a connection, in words an operator acts on (not a class name)."""
+    if isinstance(exc, socket.gaierror):
+        return "could not resolve the host name (check the URL and DNS)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate was refused ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused (nothing listens there?)"
+    if isinstance(exc, ConnectionResetError):
+        return "the connection was reset"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "the network or host is unreachable"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 class WirePool:
@@ -132,7 +151,7 @@ class WirePool:
 
     async def _connect(self, endpoint: Endpoint) -> WireResponse:
         loop = asyncio.get_running_loop()
-        response = WireResponse(endpoint, self._idle_timeout)
+        response = WireResponse(endpoint, self._idle_timeout, self)
         tls = endpoint.scheme == "https"
         direct = endpoint.proxy_host is None
         try:
@@ -161,7 +180,7 @@ class WirePool:
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             response.abort()
             raise UpstreamConnectionError(
-                f"Could not reach the upstream ({type(exc).__name__})."
+                f"Could not reach the upstream at {endpoint.host}: {connect_failure(exc)}."
             ) from None
         return response
 
