@@ -6,6 +6,7 @@ checks itself when it is built, however it is built (``from_env``, the CLI, test
 
 from __future__ import annotations
 
+import json
 import os
 import types
 import typing
@@ -25,6 +26,14 @@ DEFAULT_BX_V = "2.5.36"
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
+)
+#: Claude model names (globs, first match wins) -> Qwen models: the dedicated coder model for
+#: the strong families, and for the fast family the hybrid flagship with thinking off (a model
+#: every account has, answering without a reasoning pass)
+DEFAULT_ANTHROPIC_MODEL_MAP = (
+    "claude-*opus*=qwen3-coder-plus,"
+    "claude-*sonnet*=qwen3-coder-plus,"
+    "claude-*haiku*=qwen3.7-plus-fast"
 )
 #: the prefix of every Redis key; instances sharing one prefix act as one gateway
 DEFAULT_REDIS_PREFIX = "qwen-proxy:"
@@ -102,6 +111,11 @@ class Settings:
     account_min_interval: float = 0.0
     keep_alive: int = 75
     log_level: LogLevel = "info"
+    #: Claude model names the Anthropic face maps to Qwen models: ``glob=model`` pairs,
+    #: comma-separated, or a JSON object; first match wins (see ``parse_model_map``)
+    anthropic_model_map: str = DEFAULT_ANTHROPIC_MODEL_MAP
+    #: seconds of silence after which an Anthropic stream sends a ``ping`` event
+    ping_interval: float = 10.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -153,9 +167,17 @@ class Settings:
             "idle_timeout",
             "account_max_concurrent",
             "keep_alive",
+            "ping_interval",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{variable(name)} must be more than 0")
+
+        parse_model_map(self.anthropic_model_map)
+
+    @property
+    def anthropic_models(self) -> tuple[tuple[str, str], ...]:
+        """The Anthropic model map as (glob, Qwen model) pairs, in order."""
+        return parse_model_map(self.anthropic_model_map)
 
     @property
     def uses_redis(self) -> bool:
@@ -183,6 +205,34 @@ class Settings:
     def auth_base(self) -> str:
         """The auth host's URL without a trailing slash."""
         return self.auth_url.rstrip("/")
+
+
+def parse_model_map(text: str) -> tuple[tuple[str, str], ...]:
+    """``"claude-sonnet-*=qwen3-coder-plus,..."`` or ``{"claude-sonnet-*": "..."}`` as
+    (glob, model) pairs; SettingsError names the variable for anything else."""
+    name = variable("anthropic_model_map")
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            raise SettingsError(f"{name} is not valid JSON") from None
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise SettingsError(f"{name} must map model names to model names")
+        pairs = [(str(k).strip(), v.strip()) for k, v in loaded.items()]
+    else:
+        pairs = []
+        for item in text.split(","):
+            if not item.strip():
+                continue
+            pattern, sep, model = item.partition("=")
+            if not sep:
+                raise SettingsError(f"{name}: {item.strip()!r} is not 'pattern=model'")
+            pairs.append((pattern.strip(), model.strip()))
+    for pattern, model in pairs:
+        if not pattern or not model:
+            raise SettingsError(f"{name}: every entry needs a pattern and a model")
+    return tuple(pairs)
 
 
 def variable(name: str) -> str:

@@ -1,6 +1,6 @@
 """The gateway's error hierarchy: every error knows its OpenAI status, type and code.
 
-One handler (``api.responses.send_error``) renders any of them as OpenAI's error object, so
+One handler (``api.http.send_error``) renders any of them as OpenAI's error object, so
 raising the right class is all a module has to do. Upstream conditions subclass these in
 ``qwen.errors``.
 """

@@ -131,3 +131,26 @@ def test_the_auth_host_and_its_version_are_settings_of_their_own() -> None:
     assert (moved.auth_base, moved.auth_version) == ("http://127.0.0.1:8900/auth", "0.4.0")
     with pytest.raises(SettingsError, match="QWEN_PROXY_AUTH_URL"):
         Settings.from_env({"QWEN_PROXY_AUTH_URL": "auth.qwen.ai"})
+
+
+def test_anthropic_model_map_reads_pairs_or_json_in_order() -> None:
+    pairs = Settings.from_env(
+        {"QWEN_PROXY_ANTHROPIC_MODEL_MAP": "claude-sonnet-*=qwen3.7-max, claude-*=qwen3.7-plus"}
+    ).anthropic_models
+    assert pairs == (("claude-sonnet-*", "qwen3.7-max"), ("claude-*", "qwen3.7-plus"))
+    as_json = Settings.from_env(
+        {"QWEN_PROXY_ANTHROPIC_MODEL_MAP": '{"claude-haiku-*": "qwen3.5-flash"}'}
+    ).anthropic_models
+    assert as_json == (("claude-haiku-*", "qwen3.5-flash"),)
+    assert Settings.from_env({"QWEN_PROXY_ANTHROPIC_MODEL_MAP": "{}"}).anthropic_models == ()
+
+
+def test_default_anthropic_model_map_covers_the_three_claude_families() -> None:
+    patterns = [pattern for pattern, _ in Settings().anthropic_models]
+    assert patterns == ["claude-*opus*", "claude-*sonnet*", "claude-*haiku*"]
+
+
+@pytest.mark.parametrize("text", ["claude-sonnet", "=qwen3.7-plus", "[1]", '{"a": 1}', "{bad"])
+def test_a_broken_anthropic_model_map_names_the_variable(text: str) -> None:
+    with pytest.raises(SettingsError, match="QWEN_PROXY_ANTHROPIC_MODEL_MAP"):
+        Settings.from_env({"QWEN_PROXY_ANTHROPIC_MODEL_MAP": text})

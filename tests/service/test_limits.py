@@ -80,6 +80,22 @@ def test_overlapping_stop_prefixes_never_leak_the_stop() -> None:
     assert feed_all(scanner, ["xab", "a", "bab"]) == "x"
 
 
+def test_the_stop_that_ended_the_text_is_named() -> None:
+    scanner = StopScanner(["END", "b"])
+    feed_all(scanner, ["a", "bc END"])
+    assert scanner.matched == "b"
+    limiter = ReplyLimiter(max_tokens=None, stop=("\nObservation:", "\nFinal"))
+    limiter.filter([AnswerDelta("x\nFin"), AnswerDelta("al answer")], None)
+    assert (limiter.finish_reason, limiter.stop_sequence) == ("stop", "\nFinal")
+
+
+def test_no_stop_named_when_none_ended_the_text() -> None:
+    limiter = ReplyLimiter(max_tokens=1, stop=("STOP",))
+    limiter.filter([AnswerDelta("a long answer")], usage(4))
+    assert (limiter.finish_reason, limiter.stop_sequence) == ("length", None)
+    assert ReplyLimiter(max_tokens=1, stop=()).stop_sequence is None
+
+
 def test_nothing_after_a_stop_is_let_through() -> None:
     scanner = StopScanner(["."])
     assert scanner.feed("One. Two.") == "One"

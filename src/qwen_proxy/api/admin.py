@@ -20,7 +20,7 @@ from qwen_proxy.accounts import AccountStatus, Credentials, CredentialsError, im
 from qwen_proxy.accounts.check import check_account
 from qwen_proxy.accounts.credentials import CREDENTIAL_FIELDS, credentials_from_fields
 from qwen_proxy.accounts.curl_import import allowed_hosts, import_curl
-from qwen_proxy.api.responses import Send, send_json
+from qwen_proxy.api.http import Send, send_json
 from qwen_proxy.errors import InvalidRequest, MethodNotAllowed, NotFound
 from qwen_proxy.service.gateway import Gateway
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qwen_proxy.api.responses import Receive, Scope
-from qwen_proxy.errors import GatewayError, PayloadTooLarge
+from qwen_proxy.api.http import Receive, Scope
+from qwen_proxy.errors import GatewayError, PayloadTooLarge, UnsupportedMediaType
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -12,6 +12,20 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """Refuse a body that is not JSON (415); a missing or empty header is read as JSON, as
+    OpenAI and Anthropic do, and parameters (charset) do not matter."""
+    if not content_type:
+        return
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"Unsupported Content-Type '{media_type}': send the body as JSON "
+        "with 'Content-Type: application/json'."
+    )
 
 
 def drop_headers(scope: Scope) -> None:

@@ -1,4 +1,5 @@
-"""Open the store a setting names: ``memory``, ``sqlite``, ``sqlite:///<path>`` or a Redis URL."""
+"""Open the store a setting names: ``memory``, ``sqlite``, ``sqlite:///<path>`` or a Redis URL
+(and the store of Responses API records beside it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 from qwen_proxy.config import DEFAULT_REDIS_PREFIX
 from qwen_proxy.conversations.memory import MemoryStore
+from qwen_proxy.conversations.responses import MemoryResponses, ResponseStore
+from qwen_proxy.conversations.responses_sqlite import SqliteResponses
 from qwen_proxy.conversations.sqlite import SqliteStore
 from qwen_proxy.conversations.store import ConversationStore
 
@@ -41,3 +44,25 @@ def open_store(
 
         return open_redis_store(kind, ttl=ttl, max_nodes=max_nodes, prefix=redis_prefix)
     raise ValueError(f"unknown conversation store {kind!r}; expected {_KINDS}")
+
+
+def open_response_store(
+    url_or_kind: str,
+    *,
+    data_dir: Path,
+    ttl: float,
+    max_records: int,
+    redis_prefix: str = DEFAULT_REDIS_PREFIX,
+) -> ResponseStore:
+    """The store of Responses API records beside the conversation store ``url_or_kind``
+    names: the same kind, place and TTL (``open_store`` has checked the value)."""
+    kind = url_or_kind.strip()
+    if kind.startswith(("redis://", "rediss://", "unix://")):
+        from qwen_proxy.conversations.responses_redis import RedisResponses
+
+        return RedisResponses(kind, ttl=ttl, prefix=redis_prefix)
+    if kind == "sqlite":
+        return SqliteResponses(data_dir / SQLITE_FILE, ttl=ttl)
+    if kind.startswith("sqlite:///"):
+        return SqliteResponses(Path(kind.removeprefix("sqlite://")), ttl=ttl)
+    return MemoryResponses(ttl=ttl, max_records=max_records)

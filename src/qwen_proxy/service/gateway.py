@@ -12,7 +12,9 @@ from qwen_proxy.accounts import AccountPool, Credentials, accounts_path
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store, tenant_id
+from qwen_proxy.conversations.factory import open_response_store
 from qwen_proxy.conversations.redis import RedisStore
+from qwen_proxy.conversations.responses import ResponseStore
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.conversations.tenants import load_secret, new_secret
 from qwen_proxy.errors import ServiceUnavailable
@@ -79,6 +81,7 @@ class Gateway:
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
         self._store: ConversationStore | None = None
+        self._responses: ResponseStore | None = None
         self._tenant_secret: bytes | None = None
         self._service: CompletionService | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -89,6 +92,13 @@ class Gateway:
         if self._store is None:
             raise ServiceUnavailable("The gateway is starting up.")
         return self._store
+
+    @property
+    def responses(self) -> ResponseStore:
+        """The stored Responses API records, beside the conversations (open after ``start``)."""
+        if self._responses is None:
+            raise ServiceUnavailable("The gateway is starting up.")
+        return self._responses
 
     @property
     def service(self) -> CompletionService:
@@ -110,6 +120,13 @@ class Gateway:
             data_dir=self.settings.data_dir,
             ttl=self.settings.conversation_ttl,
             max_nodes=self.settings.conversation_max_nodes,
+            redis_prefix=self.settings.redis_prefix,
+        )
+        self._responses = open_response_store(
+            self.settings.store,
+            data_dir=self.settings.data_dir,
+            ttl=self.settings.conversation_ttl,
+            max_records=self.settings.conversation_max_nodes,
             redis_prefix=self.settings.redis_prefix,
         )
         if not await self._load_tenant_secret():
@@ -166,6 +183,8 @@ class Gateway:
             await self._shared_state.aclose()
         if self._store is not None:
             await self._store.close()
+        if self._responses is not None:
+            await self._responses.close()
 
     async def _purge_expired(self) -> None:
         """Forget conversation nodes past their TTL, hourly (reads already treat them as gone)."""
@@ -173,6 +192,7 @@ class Gateway:
             await asyncio.sleep(PURGE_INTERVAL)
             try:
                 removed = await self.store.purge()
+                await self.responses.purge_responses()
             except Exception as exc:  # a store hiccup must not end the loop
                 log.warning("purging expired conversation nodes failed: %s", exc)
                 continue

@@ -52,6 +52,8 @@ class StopScanner:
         self._held = ""
         #: True once a stop string was found; nothing more is let through
         self.hit = False
+        #: the stop string that ended the text (Anthropic's ``stop_sequence`` reports it)
+        self.matched: str | None = None
 
     def feed(self, text: str) -> str:
         """The part of ``text`` (after earlier held text) that is safe to send now."""
@@ -59,6 +61,7 @@ class StopScanner:
             return ""
         pending = self._held + text
         cut = end = -1
+        matched = None
         for stop in self._stops:
             found = pending.find(stop)
             if found < 0:
@@ -66,9 +69,10 @@ class StopScanner:
             # the stop completed first wins; of two ending together, the longer
             found_end = found + len(stop)
             if end < 0 or found_end < end or (found_end == end and found < cut):
-                cut, end = found, found_end
+                cut, end, matched = found, found_end, stop
         if cut >= 0:
             self.hit = True
+            self.matched = matched
             self._held = ""
             return pending[:cut]
         hold = self._holdback(pending)
@@ -169,6 +173,11 @@ class ReplyLimiter:
             if self.finish_reason is not None:
                 break
         return out
+
+    @property
+    def stop_sequence(self) -> str | None:
+        """The stop string that ended the reply (None unless ``finish_reason`` is "stop")."""
+        return self._stop.matched if self._stop is not None else None
 
     def flush(self) -> str:
         """Answer text still held back, for a reply that ended without a limit hitting."""

@@ -12,19 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
-from qwen_proxy.api.openai.request import OpenAIChatRequest
-from qwen_proxy.api.openai.validation import check_supported, parse_chat_request
-from qwen_proxy.api.requests import drop_headers, header, read_body
-from qwen_proxy.api.responses import (
+from qwen_proxy.api.http import (
     Receive,
     Scope,
     Send,
     send_error,
     send_internal_error,
     send_json,
+)
+from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
+from qwen_proxy.api.openai.request import OpenAIChatRequest
+from qwen_proxy.api.openai.validation import check_supported, parse_chat_request
+from qwen_proxy.api.requests import drop_headers, header, read_body
+from qwen_proxy.api.streaming import (
+    SSE_HEADERS,
+    cancel_on_disconnect,
+    client_left,
+    read_whole,
+    reported_usage,
 )
 from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
@@ -35,13 +41,6 @@ from qwen_proxy.service.limits import ReplyLimiter, limiter_for
 from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
-
-
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
 
 
 def _info_headers(request: OpenAIChatRequest) -> tuple[tuple[bytes, bytes], ...]:
@@ -78,7 +77,7 @@ async def complete(
     # the server's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
-    watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
+    watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *info]})
         await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
@@ -116,7 +115,7 @@ async def complete(
         tail = _tail(encoder, reply, limiter, cited, finish_reason)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
-        if not _client_left(watcher):
+        if not client_left(watcher):
             raise
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
@@ -175,29 +174,13 @@ async def _whole(
 ) -> None:
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)
-    finish_reason = "stop"
-    try:
-        while (batch := await reply.next_batch()) is not None:
-            if limiter is not None:
-                batch = limiter.filter(batch, reply.usage)
-            for event in batch:
-                acc.add(event)
-            if limiter is not None and limiter.finish_reason is not None:
-                finish_reason = limiter.finish_reason
-                break
-    except ContentFiltered:
-        finish_reason = "content_filter"
-        if limiter is not None:
-            acc.add(AnswerDelta(limiter.flush()))
-    finally:
-        # a reply cut by a limit: closing the upstream response cancels the generation
-        await reply.aclose()
+    finish_reason = await read_whole(reply, limiter, acc.add)
     body = acc.response(
         completion_id=new_completion_id(),
         created=int(time.time()),
         model=request.model,
         finish_reason=finish_reason,
-        usage=limiter.usage(reply.usage) if limiter is not None else reply.usage,
+        usage=reported_usage(reply, limiter),
         reasoning=reasoning,
     )
     await send_json(send, 200, body, _info_headers(request))
@@ -228,15 +211,3 @@ def _tail(
     if cited is not None and cited.search_results:
         annotations = cited.annotations(encoder.reasoning_mode)
     return encoder.finish(finish_reason, usage, annotations)
-
-
-async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any]) -> None:
-    """Cancel the streaming ``task`` once the client hangs up (the task cancels this first)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    task.cancel()
-
-
-def _client_left(watcher: asyncio.Future[None]) -> bool:
-    """True when the disconnect watch ended by cancelling the stream, not by being cancelled."""
-    return watcher.done() and not watcher.cancelled() and watcher.exception() is None

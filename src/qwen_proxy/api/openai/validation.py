@@ -35,7 +35,8 @@ from qwen_proxy.api.fields import (
 )
 from qwen_proxy.api.openai.message_validation import parse_messages, parse_tool_choice, parse_tools
 from qwen_proxy.api.openai.request import OpenAIChatRequest
-from qwen_proxy.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from qwen_proxy.api.requests import check_json_content_type
+from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
 
 __all__ = ["check_supported", "parse_chat_request"]
 
@@ -101,7 +102,7 @@ def parse_chat_request(
         raise PayloadTooLarge(
             f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
         )
-    _check_content_type(content_type)
+    check_json_content_type(content_type)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -112,19 +113,6 @@ def parse_chat_request(
             code="invalid_type",
         )
     return _chat_request(data)
-
-
-def _check_content_type(content_type: str | None) -> None:
-    # a missing or empty header is read as JSON, as OpenAI does; parameters (charset) don't matter
-    if not content_type:
-        return
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type == "application/json" or media_type.endswith("+json"):
-        return
-    raise UnsupportedMediaType(
-        f"Unsupported Content-Type '{media_type}': send the body as JSON "
-        "with 'Content-Type: application/json'."
-    )
 
 
 def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:

@@ -1,4 +1,4 @@
-"""Sending responses over raw ASGI: JSON bodies and OpenAI-shaped errors."""
+"""Sending responses over raw ASGI: the ASGI types, JSON bodies and OpenAI-shaped errors."""
 
 from __future__ import annotations
 

@@ -1,0 +1,188 @@
+"""Validate a ``POST /v1/responses`` body the way OpenAI does, into a ``ResponsesRequest``;
+then refuse what the gateway cannot serve yet (``check_supported``).
+
+Errors use OpenAI's wording, codes and parameter paths (``input[2].content[0].type``), as the
+chat face does. Decisions where OpenAI's behaviour does not fit a gateway:
+- unknown top-level fields are accepted and dropped;
+- ``temperature``, ``top_p`` and ``text.format`` (json_object, json_schema) are checked,
+  accepted and reported as ignored, as on the chat face;
+- ``background`` and ``conversation`` are refused: ignoring them would lose the context or the
+  answer the client expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from qwen_proxy.api.fields import (
+    invalid_value,
+    kind_of,
+    missing,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_object,
+    opt_str,
+    required_str,
+    type_error,
+)
+from qwen_proxy.api.requests import check_json_content_type
+from qwen_proxy.api.responses.items import parse_input
+from qwen_proxy.api.responses.request import ResponsesRequest
+from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
+
+__all__ = ["check_supported", "parse_responses_request"]
+
+_INVALID_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
+    "not valid JSON.)"
+)
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_SUMMARIES = ("auto", "concise", "detailed")
+_FORMATS = ("text", "json_object", "json_schema")
+_TOOL_CHOICE_MODES = ("none", "auto", "required")
+#: OpenAI's smallest max_output_tokens
+_MIN_OUTPUT_TOKENS = 16
+
+
+def parse_responses_request(
+    body: bytes, *, content_type: str | None, max_body_bytes: int
+) -> ResponsesRequest:
+    """Validate a raw Responses body; raise the OpenAI-shaped GatewayError for bad input."""
+    if len(body) > max_body_bytes:
+        raise PayloadTooLarge(
+            f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
+        )
+    check_json_content_type(content_type)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(
+            f"Invalid type for request body: expected an object, but got {kind_of(data)} instead.",
+            code="invalid_type",
+        )
+    model = required_str(data, "model")
+    if not model:
+        raise missing("model")
+    instructions = opt_str(data, "instructions")
+    items = parse_input(data.get("input"))
+    if opt_bool(data, "background"):
+        raise InvalidRequest(
+            "Background responses are not supported by this gateway; leave 'background' off.",
+            param="background",
+            code="unsupported_value",
+        )
+    if data.get("conversation") is not None:
+        raise InvalidRequest(
+            "Conversation objects are not supported by this gateway: continue with "
+            "'previous_response_id', or send the whole input.",
+            param="conversation",
+            code="unsupported_value",
+        )
+    reasoning = opt_object(data, "reasoning") or {}
+    effort = opt_str(reasoning, "effort", "reasoning.")
+    if effort is not None and effort not in _EFFORTS:
+        raise invalid_value("reasoning.effort", effort, _EFFORTS)
+    summary = opt_str(reasoning, "summary", "reasoning.")
+    if summary is not None and summary not in _SUMMARIES:
+        raise invalid_value("reasoning.summary", summary, _SUMMARIES)
+    text_format = _text_format(data)
+    temperature = opt_number(data, "temperature", 0, 2)
+    top_p = opt_number(data, "top_p", 0, 1)
+    metadata = opt_object(data, "metadata")
+    tools = _tools(data.get("tools"))
+    ignored = [name for name in ("temperature", "top_p") if data.get(name) is not None]
+    if text_format is not None:
+        ignored.append("text.format")
+    return ResponsesRequest(
+        model=model,
+        input=items,
+        instructions=instructions,
+        previous_response_id=opt_str(data, "previous_response_id"),
+        store=opt_bool(data, "store") is not False,
+        stream=bool(opt_bool(data, "stream")),
+        max_output_tokens=opt_int(data, "max_output_tokens", _MIN_OUTPUT_TOKENS),
+        reasoning_effort=effort,
+        reasoning_summary=summary,
+        temperature=temperature,
+        top_p=top_p,
+        text_format=text_format,
+        tools=tools,
+        tool_choice=_tool_choice(data.get("tool_choice")),
+        parallel_tool_calls=opt_bool(data, "parallel_tool_calls") is not False,
+        metadata=metadata,
+        user=opt_str(data, "user"),
+        ignored_params=tuple(ignored),
+    )
+
+
+def check_supported(request: ResponsesRequest) -> None:
+    """Refuse, clearly, a valid request the gateway cannot serve yet (never drop it silently)."""
+    needs_tools = bool(request.tools) and request.tool_choice != "none"
+    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.input):
+        raise InvalidRequest(
+            "Tool calling is not supported by this gateway yet; send the request without "
+            "'tools' (or with tool_choice 'none') and without function_call items.",
+            param="tools",
+            code="tools_not_supported",
+        )
+    # only the last message's images are sent as images; earlier ones are folded as text
+    if request.input:
+        for image in request.input[-1].images:
+            if not image.url.startswith(("http://", "https://")):
+                raise InvalidRequest(
+                    "Only http(s) image URLs are supported yet; inline data: images are not.",
+                    param="input",
+                    code="unsupported_value",
+                )
+
+
+def _text_format(data: dict[str, object]) -> dict[str, Any] | None:
+    """``text.format`` when it asks for JSON; None for plain text."""
+    text = opt_object(data, "text")
+    if text is None:
+        return None
+    opt_str(text, "verbosity", "text.")
+    value = opt_object(text, "format", "text.")
+    if value is None:
+        return None
+    kind = value.get("type")
+    if kind is None:
+        raise missing("text.format.type")
+    if not isinstance(kind, str):
+        raise type_error("text.format.type", "a string", kind)
+    if kind not in _FORMATS:
+        raise invalid_value("text.format.type", kind, _FORMATS)
+    if kind == "json_schema":
+        required_str(value, "name", "text.format.")
+        if not isinstance(value.get("schema"), dict):
+            raise missing("text.format.schema")
+    return value if kind != "text" else None
+
+
+def _tools(value: object) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise type_error("tools", "an array", value)
+    for i, tool in enumerate(value):
+        if not isinstance(tool, dict):
+            raise type_error(f"tools[{i}]", "an object", tool)
+        if not isinstance(tool.get("type"), str):
+            raise missing(f"tools[{i}].type")
+    return tuple(value)
+
+
+def _tool_choice(value: object) -> str | dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise type_error("tool_choice", "a string or an object", value)
+    if value not in _TOOL_CHOICE_MODES:
+        raise invalid_value("tool_choice", value, _TOOL_CHOICE_MODES)
+    return value
