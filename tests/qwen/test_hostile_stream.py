@@ -96,4 +96,4 @@ async def test_a_compression_bomb_is_stopped_with_bounded_memory_and_no_stall(
     assert response.status_code == 502, response.text
     assert "decodes to more than" in response.json()["error"]["message"]
     assert grown < 48 << 20, f"RSS grew {grown / 2**20:.1f} MiB"
-    assert slowest < 1.0, f"/health took {slowest:.2f} s during the bomb"
+    assert slowest < 2.0, f"/health took {slowest:.2f} s during the bomb"

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 #: reading pauses while this much of a body waits for the consumer
 HIGH_WATER = 256 * 1024
-#: a compressed body is decoded this much at a time: a small bomb cannot allocate at once
-DECODE_PIECE = 256 * 1024
+#: a compressed body is decoded this much at a time: a small bomb cannot allocate at once, and
+#: parsing one piece of it holds the event loop only briefly
+DECODE_PIECE = 64 * 1024
 #: the most a compressed body may decode to (a reply's text is a few MB at the very most)
 MAX_DECODED = 64 * 1024 * 1024
 
