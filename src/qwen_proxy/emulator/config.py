@@ -87,6 +87,10 @@ class Knobs:
     fragment: bool = True
     #: keep a record of every request
     record: bool = True
+    #: the v2 upload-grant route exists (off: it answers 404, as older deployments did)
+    sts_v2: bool = True
+    #: seconds an uploaded document takes to parse
+    parse_delay: float = 0.0
 
 
 @dataclass
