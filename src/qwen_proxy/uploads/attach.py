@@ -43,23 +43,16 @@ class Attacher:
     ) -> list[Media]:
         """The media of ``messages`` in order (``loaded`` keeps what one request has loaded).
 
-        More than ``MAX_IMAGES`` images is a 400 naming the first one over, unless ``trim``
-        (a whole history folded into a new chat): then only the newest ones are attached.
+        More than ``MAX_IMAGES`` images is a 400 naming the first one over; with ``trim`` (a
+        whole history folded into a new chat) only the newest message is held to the limit, and
+        of the history's images the newest ``MAX_IMAGES`` are attached.
         """
         images = [image for m in messages for image in m.images]
-        if len(images) > MAX_IMAGES:
-            if not trim:
-                extra = images[MAX_IMAGES]
-                param = extra.param or "messages"
-                raise InvalidRequest(
-                    f"Invalid '{param}': at most {MAX_IMAGES} images can be sent in one "
-                    f"message; this one has {len(images)}.",
-                    param=param,
-                    code="too_many_images",
-                )
-            kept = set(images[-MAX_IMAGES:])
-        else:
-            kept = set(images)
+        newest = messages[-1].images if messages else ()
+        if len(newest) > MAX_IMAGES or (len(images) > MAX_IMAGES and not trim):
+            over = newest[MAX_IMAGES] if len(newest) > MAX_IMAGES else images[MAX_IMAGES]
+            raise too_many_images(over, len(newest) if len(newest) > MAX_IMAGES else len(images))
+        kept = set(images[-MAX_IMAGES:])
         found: list[Media] = []
         for message in messages:
             for image in message.images:
@@ -93,3 +86,14 @@ class Attacher:
         """Upload ``items`` for ``account`` (at most two at a time) and return their entries."""
         uploads = [self.uploader.upload(account, credentials, item) for item in items]
         return [file_entry(done) for done in await asyncio.gather(*uploads)]
+
+
+def too_many_images(over: ImagePart, count: int) -> InvalidRequest:
+    """The 400 for ``count`` images in one message, naming the first one over the limit."""
+    param = over.param or "messages"
+    return InvalidRequest(
+        f"Invalid '{param}': at most {MAX_IMAGES} images can be sent in one message; "
+        f"this one has {count}.",
+        param=param,
+        code="too_many_images",
+    )
