@@ -200,7 +200,7 @@ async def test_a_document_is_read_upstream_before_it_is_named() -> None:
     )
     assert done.file_class == "document"
     assert storage.parse_states == []
-    assert clock.now == 1002.0
+    assert clock.now == 1003.0  # asked again after 1 s, then after 2 s
 
 
 async def test_a_document_still_unread_at_the_deadline_fails_the_upload() -> None:

@@ -44,6 +44,8 @@ log = logging.getLogger("qwen_proxy.uploads")
 #: how long an upload is reused: under the ~300 s its presigned URL lives
 REUSE_SECONDS = 240.0
 PER_ACCOUNT = 2
+#: the longest wait between two questions about a document's parsing
+MAX_PARSE_INTERVAL = 2.0
 #: uploads remembered (a few hundred bytes each)
 MAX_REMEMBERED = 2048
 #: answers of a grant route that mean "not this route": the next one is tried
@@ -83,7 +85,7 @@ class Uploader:
         reuse_seconds: float = REUSE_SECONDS,
         per_account: int = PER_ACCOUNT,
         parse_deadline: float = 60.0,
-        parse_interval: float = 1.0,
+        parse_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
@@ -173,8 +175,10 @@ class Uploader:
         raise failure
 
     async def _parse(self, cred: Any, file: UploadedFile) -> None:
-        """Have the upstream read a document, polling until ``parse_deadline``."""
+        """Have the upstream read a document, polling (at growing intervals, up to
+        ``MAX_PARSE_INTERVAL``) until ``parse_deadline``."""
         started = self._clock()
+        interval = self._parse_interval
         state = await self._client.parse_file(cred, file.file_id)
         while state == "pending":
             if self._clock() - started >= self._parse_deadline:
@@ -182,7 +186,8 @@ class Uploader:
                     f"Qwen did not finish reading the document '{file.name}' within "
                     f"{self._parse_deadline:g} s."
                 )
-            await self._sleep(self._parse_interval)
+            await self._sleep(interval)
+            interval = min(interval * 2, MAX_PARSE_INTERVAL)
             state = await self._client.parse_status(cred, file.file_id)
         if state == "failed":
             raise InvalidRequest(
