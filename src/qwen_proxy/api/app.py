@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 
 from qwen_proxy.api.admin import handle_admin
 from qwen_proxy.api.openai.chat import complete
+from qwen_proxy.api.openai.images import IMAGE_PATHS, images
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
     Message,
@@ -134,6 +135,10 @@ class App:
                     await send_json(send, 200, entry)
                     return
             raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        elif path in IMAGE_PATHS:
+            _allow(method, "POST")
+            self._authenticate(scope)
+            await images(self.gateway.images, path, scope, receive, send)
         elif path == "/admin" or path.startswith("/admin/"):
             self._authenticate_admin(scope)
             body = b""

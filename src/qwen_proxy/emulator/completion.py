@@ -14,6 +14,7 @@ from qwen_proxy.emulator.attachments import read_files
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.faults import Fault, magic_faults
 from qwen_proxy.emulator.guard import guard
+from qwen_proxy.emulator.images import IMAGE_TYPES, image_turn
 from qwen_proxy.emulator.models import find_model
 from qwen_proxy.emulator.records import RecordedRequest
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
@@ -114,6 +115,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
     if rejected is not None:
         return rejected
     assert isinstance(body, dict)
+    last = body["messages"][-1]
+    if (last.get("chat_type") or body.get("chat_type") or chat.chat_type) in IMAGE_TYPES:
+        return await image_turn(request, chat, body, account)
     reply = new_turn(state, chat, body, faults, account)
     chat.in_progress = True
     try:

@@ -91,6 +91,8 @@ class Knobs:
     sts_v2: bool = True
     #: seconds an uploaded document takes to parse
     parse_delay: float = 0.0
+    #: images each account may make a day (``t2i`` and ``image_edit`` turns)
+    image_quota: int = 50
 
 
 @dataclass

@@ -62,6 +62,10 @@ class EmulatorState:
     files: dict[str, StoredFile] = field(default_factory=dict)
     #: the same upload slots by object key (the object store's view)
     objects: dict[str, StoredFile] = field(default_factory=dict)
+    #: made images by id: their key and bytes
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    #: images each account made (by user id), for the daily quota
+    images_made: dict[str, int] = field(default_factory=dict)
     #: tokens answered as expired although their ``exp`` is in the future (``expire_token``)
     expired_tokens: set[str] = field(default_factory=set)
     #: every token minted with the default lifetime, so none is handed out twice

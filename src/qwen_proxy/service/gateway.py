@@ -19,6 +19,7 @@ from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.images import ImageService
 from qwen_proxy.service.models import ModelCatalog
 from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 from qwen_proxy.uploads import MAX_IMAGE_BYTES, Attacher, RemoteFetcher, Uploader
@@ -88,6 +89,7 @@ class Gateway:
         self._store: ConversationStore | None = None
         self._tenant_secret: bytes | None = None
         self._service: CompletionService | None = None
+        self._images: ImageService | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -103,6 +105,13 @@ class Gateway:
         if self._service is None:
             raise ServiceUnavailable("The gateway is starting up.")
         return self._service
+
+    @property
+    def images(self) -> ImageService:
+        """The image service (ready after ``start``)."""
+        if self._images is None:
+            raise ServiceUnavailable("The gateway is starting up.")
+        return self._images
 
     async def start(self) -> None:
         """Open connections and the store."""
@@ -124,14 +133,16 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(self._retry_tenant_secret(), name="tenant-secret")
             )
+        attacher = Attacher(self.uploader, self.fetcher)
         self._service = CompletionService(
             self.settings,
             self.client,
             self.catalog,
             self.pool,
             self._store,
-            attacher=Attacher(self.uploader, self.fetcher),
+            attacher=attacher,
         )
+        self._images = ImageService(self.settings, self.client, self.catalog, self.pool, attacher)
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
         self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))
         self._tasks.append(asyncio.create_task(self._follow_accounts_file(), name="accounts-file"))
