@@ -84,6 +84,16 @@ class Settings:
     #: which id of the reply continues a chat: "response_id" (default) or "parent_id"
     continue_from: ContinueFrom = "response_id"
     max_body_bytes: int = 20 * 1024 * 1024
+    #: the largest request body sent upstream: past about 128 KB the upstream answers with a
+    #: challenge, so a longer history sends its older part as an attached text file
+    max_upstream_body: int = 120_000
+    #: replaces the scheme and host of upload PUTs (a local object store: the emulator's
+    #: ``<url>/oss``); unset, uploads go to the bucket's own host
+    oss_url: str | None = None
+    #: fetch image URLs that resolve to private, loopback or link-local addresses too
+    fetch_private: bool = False
+    #: seconds to fetch one image URL a client sent, redirects included
+    fetch_timeout: float = 20.0
     #: the ``version`` header of calls to the chat host
     web_version: str = DEFAULT_WEB_VERSION
     #: the ``version`` header of calls to the auth host
@@ -155,6 +165,10 @@ class Settings:
             )
         if self.max_body_bytes < 1024:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
+        if self.max_upstream_body < 16_384:
+            raise SettingsError("QWEN_PROXY_MAX_UPSTREAM_BODY must be at least 16384")
+        if self.oss_url is not None and not self.oss_url.startswith(("http://", "https://")):
+            raise SettingsError("QWEN_PROXY_OSS_URL must start with http:// or https://")
         for name in ("retries", "account_min_interval", "backoff_base", "backoff_max"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{variable(name)} must be 0 or more")
@@ -168,6 +182,7 @@ class Settings:
             "account_max_concurrent",
             "keep_alive",
             "ping_interval",
+            "fetch_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{variable(name)} must be more than 0")
@@ -193,6 +208,8 @@ class Settings:
                 continue
             if isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "1" if value else "0"
             env[variable(f.name)] = str(value)
         return env
 
@@ -254,6 +271,13 @@ _HINTS: dict[str, Any] | None = None
 def _convert(name: str, raw: str, kind: Any) -> Any:
     """The value of variable ``name`` given as text, as the setting's type wants it."""
     kind = next(option for option in _options(kind) if option is not type(None))
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{variable(name)} must be 1 or 0 (true or false), got {raw!r}")
     try:
         if kind is int:
             return int(raw)
@@ -291,6 +315,8 @@ def _check_type(name: str, value: Any, kind: Any) -> None:
             if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
                 return
             continue
+        if option is bool and isinstance(value, bool):
+            return
         if option is float and isinstance(value, int) and not isinstance(value, bool):
             return
         if isinstance(option, type) and isinstance(value, option) and not isinstance(value, bool):

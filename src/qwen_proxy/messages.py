@@ -10,7 +10,7 @@ payloads), so they are immutable and typed, never loose dicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -18,10 +18,30 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image the client attached (``image_url`` content part): an http(s) or data: URL."""
+    """An image the client attached: an http(s) URL, or its bytes as a ``data:`` URL.
+
+    Every face makes these (OpenAI ``image_url`` parts, Anthropic ``image`` blocks, Responses
+    ``input_image``; base64 sources become ``data:<type>;base64,<data>``); the service fetches,
+    checks and uploads them. ``param`` names the part in the face's own terms
+    (``messages[1].content[2]``), so an error about the image points at it.
+    """
 
     url: str
     detail: str | None = None
+    param: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A document the client attached: its bytes as a ``data:`` URL, and its file name.
+
+    Made by the faces (OpenAI ``file`` parts, Anthropic ``document`` blocks); uploaded and
+    parsed upstream as a document. ``param`` as for ``ImagePart``.
+    """
+
+    data_url: str
+    filename: str
+    param: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +65,8 @@ class ChatMessage:
     tool_call_id: str | None = None
     #: reasoning text a client echoed back; never part of the conversation's identity
     reasoning: str | None = None
+    #: documents attached to a user message
+    files: tuple[FilePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

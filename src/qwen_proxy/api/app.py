@@ -25,6 +25,7 @@ from qwen_proxy.api.http import (
     send_json,
 )
 from qwen_proxy.api.openai.chat import complete
+from qwen_proxy.api.openai.images import IMAGE_PATHS, images
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses.handler import create_response
 from qwen_proxy.config import Settings
@@ -194,6 +195,10 @@ class App:
                     await send_json(send, 200, entry)
                     return
             raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        elif path in IMAGE_PATHS:
+            _allow(method, "POST")
+            self._authenticate(scope)
+            await images(self.gateway.images, path, scope, receive, send)
         elif path == "/admin" or path.startswith("/admin/"):
             self._authenticate_admin(scope)
             body = b""

@@ -52,6 +52,8 @@ def run_demo(*, port: int, self_test: bool) -> int:
             upstream_url=emulator.url,
             token=emulator.token,
             data_dir=data_dir,
+            # uploads (images, files, long histories) go to the emulator's object store
+            oss_url=emulator.url + "/oss",
             log_level="warning",
         )
         if not self_test:

@@ -7,6 +7,7 @@ Identity of a message (what makes two requests "the same conversation so far"):
   messages a leading ``<think>…</think>`` block is dropped too, because some clients inline the
   reasoning they were shown and others drop it;
 - images by URL; ``data:`` URLs by the sha256 of the URL, so a resent upload is cheap to hash;
+- attached documents by the sha256 of their ``data:`` URL, with their file name;
 - tool calls: id, name and arguments (re-serialised with sorted keys when they parse as JSON,
   otherwise stripped text);
 - ``tool_call_id`` of tool results;
@@ -80,6 +81,8 @@ def canonical_message(m: ChatMessage) -> bytes:
     # optional fields are appended only when present, so plain messages stay short
     if m.images:
         fields.append(["img", *(_canonical_image(i.url) for i in m.images)])
+    if m.files:
+        fields.append(["files", *([_canonical_image(f.data_url), f.filename] for f in m.files)])
     if m.tool_calls:
         fields.append(["calls", *(_canonical_call(c) for c in m.tool_calls)])
     if m.tool_call_id is not None:

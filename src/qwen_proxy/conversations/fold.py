@@ -18,6 +18,7 @@ Formats (stable: other modules' tests assert on them). Parts are joined by one b
        [User]                          or  [User (name)]
        {text}
        [image: {url}]                  one line per image; "[image: attached]" for data: URLs
+       [file: {filename}]              one line per attached document
        [Assistant]
        {text, reasoning dropped}
        [Tool call {id}] {name}({arguments})        one line per call
@@ -27,6 +28,10 @@ Formats (stable: other modules' tests assert on them). Parts are joined by one b
    The last block's label ends with `` <- reply to this message`` (a user or tool message) so
    the model knows which one to answer. :func:`continuation_text` writes the same blocks
    without the introductory line.
+
+4. :func:`transcript` writes the older part of a history too long for one request (it goes up
+   as a text file): the system block, the line ``TRANSCRIPT_INTRO``, then the blocks, none
+   marked for reply.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ def _block(m: ChatMessage, tool_names: dict[str, str], *, last: bool) -> str:
     for image in m.images:
         shown = "attached" if image.url.startswith("data:") else image.url
         lines.append(f"[image: {shown}]")
+    for part in m.files:
+        lines.append(f"[file: {part.filename}]")
     for call in m.tool_calls:
         lines.append(f"[Tool call {call.id}] {call.name}({call.arguments.strip()})")
     return "\n".join(lines)
@@ -108,3 +115,21 @@ def continuation_text(
     """What a continued chat sends: the messages after the known node (``earlier`` only
     supplies tool names for results whose call lies in the prefix)."""
     return _render(messages_after_prefix, intro=None, earlier=earlier)
+
+
+TRANSCRIPT_INTRO = "Conversation so far (it continues in the message this file is attached to):"
+
+
+def transcript(messages: Sequence[ChatMessage], *, earlier: Sequence[ChatMessage] = ()) -> str:
+    """Messages as a transcript to read, not to answer: system block, the introductory line,
+    then every block without the reply mark (the older part of a history sent as a file)."""
+    parts: list[str] = []
+    system = _system_block(messages)
+    if system is not None:
+        parts.append(system)
+    turns = [m for m in messages if m.role not in _SYSTEM_ROLES]
+    if turns:
+        names = _tool_names([*earlier, *messages])
+        parts.append(TRANSCRIPT_INTRO)
+        parts.extend(_block(m, names, last=False) for m in turns)
+    return "\n\n".join(parts)

@@ -6,7 +6,10 @@ answers tool prompts with calls in every shape models write (``toolmodel.py``); 
 (``faults.py`` documents names, scopes and magic words); seeded fragmented writes (``wire.py``).
 It speaks two eras of the upstream (``config.py``): by default today's, where an account is a
 browser session behind a firewall (``sessions.py``, ``guard.py``) with an auth host for sign-in
-and renewal (``auth.py``); or mid-2026's, where a token alone opens every route. Standalone: it
+and renewal (``auth.py``); or mid-2026's, where a token alone opens every route. Uploads go to
+a local object store that checks each PUT's signature, documents parse with a delay
+(``objects.py``), the model reports what files a message carried (``attachments.py``), and
+image turns answer with images it serves, under a daily quota (``images.py``). Standalone: it
 imports nothing from the gateway's runtime.
 
 Use: ``qwen-proxy emulator --port 8900`` / ``python -m qwen_proxy.emulator``, or in tests

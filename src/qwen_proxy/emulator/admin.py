@@ -225,6 +225,7 @@ async def reset(request: web.Request) -> web.Response:
     state.log.clear()
     state.chats.clear()
     state.expired_tokens.clear()
+    state.images_made.clear()
     state.knobs = state.config.knobs()
     return _ok({"reset": True})
 

@@ -12,6 +12,8 @@ from qwen_proxy.emulator.admin import PREFIX, add_admin_routes
 from qwen_proxy.emulator.auth import add_auth_routes
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.guard import ConnectionAborted
+from qwen_proxy.emulator.images import add_image_routes
+from qwen_proxy.emulator.objects import add_object_routes
 from qwen_proxy.emulator.records import RecordedRequest, auth_form, cookie_names, redact
 from qwen_proxy.emulator.routes import add_routes
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
@@ -28,7 +30,8 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
+            # an upload's bytes are noted by their size, not kept
+            body = raw.decode("utf-8", "replace") if request.method != "PUT" else len(raw)
         item = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -70,6 +73,8 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     )
     app[STATE_KEY] = EmulatorState.from_config(config)
     add_routes(app)
+    add_object_routes(app)
+    add_image_routes(app)
     add_auth_routes(app, config.auth_prefix)
     add_admin_routes(app)
     return app

@@ -10,8 +10,11 @@ import orjson
 from aiohttp import web
 
 from qwen_proxy.emulator import bodies, model, stream, toolmodel, wire
+from qwen_proxy.emulator.attachments import read_files
+from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.faults import Fault, magic_faults
 from qwen_proxy.emulator.guard import guard
+from qwen_proxy.emulator.images import IMAGE_TYPES, image_turn
 from qwen_proxy.emulator.models import find_model
 from qwen_proxy.emulator.records import RecordedRequest
 from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
@@ -112,7 +115,10 @@ async def completions(request: web.Request) -> web.StreamResponse:
     if rejected is not None:
         return rejected
     assert isinstance(body, dict)
-    reply = new_turn(state, chat, body, faults)
+    last = body["messages"][-1]
+    if (last.get("chat_type") or body.get("chat_type") or chat.chat_type) in IMAGE_TYPES:
+        return await image_turn(request, chat, body, account)
+    reply = new_turn(state, chat, body, faults, account)
     chat.in_progress = True
     try:
         return await send(request, state, reply, faults)
@@ -121,9 +127,16 @@ async def completions(request: web.Request) -> web.StreamResponse:
 
 
 def new_turn(
-    state: EmulatorState, chat: Chat, body: dict[str, Any], faults: list[Fault]
+    state: EmulatorState,
+    chat: Chat,
+    body: dict[str, Any],
+    faults: list[Fault],
+    account: Account | None = None,
 ) -> stream.Reply:
-    """Grow the tree by the new message(s) and the assistant node; the reply to stream."""
+    """Grow the tree by the new message(s) and the assistant node; the reply to stream.
+
+    The text of documents a message attached counts as part of it (``attachments``).
+    """
     now = state.now()
     model_id = find_model(str(body["model"])) or chat.model
     parent: str | None = body.get("parent_id")
@@ -132,9 +145,13 @@ def new_turn(
         fid = message.get("fid")
         node_id = fid if isinstance(fid, str) and fid and fid not in chat.nodes else state.new_id()
         text = text_of(message.get("content")) or ""
+        attached: tuple[model.Attachment, ...] = ()
+        if account is not None:
+            attached, documents = read_files(state, account, message)
+            text = f"{text}\n\n{documents}" if documents else text
         role = message.get("role") if isinstance(message.get("role"), str) else "user"
         chat.add(Node(node_id, parent, role, text, message.get("content"), now, model_id))
-        context.append(model.Turn(role, text))
+        context.append(model.Turn(role, text, attached))
         parent = node_id
     assert parent is not None
     if chat.title in ("", "New Chat"):

@@ -87,6 +87,12 @@ class Knobs:
     fragment: bool = True
     #: keep a record of every request
     record: bool = True
+    #: the v2 upload-grant route exists (off: it answers 404, as older deployments did)
+    sts_v2: bool = True
+    #: seconds an uploaded document takes to parse
+    parse_delay: float = 0.0
+    #: images each account may make a day (``t2i`` and ``image_edit`` turns)
+    image_quota: int = 50
 
 
 @dataclass

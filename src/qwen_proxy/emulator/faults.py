@@ -12,8 +12,8 @@ A fault is switched on three ways:
 
 Route names: ``new_chat``, ``completions``, ``models``, ``auth_verify``, ``signin``,
 ``chat_list``, ``chat_detail``, ``delete_chat``, ``delete_all``, ``sts_token``,
-``settings_update``, and on the auth host ``auth_signin`` and ``refresh``. Each fault has a
-default route set (``DEFAULT_ROUTES``, mostly ``completions``).
+``files_parse``, ``settings_update``, and on the auth host ``auth_signin`` and ``refresh``.
+Each fault has a default route set (``DEFAULT_ROUTES``, mostly ``completions``).
 
 Faults and their parameters:
 
@@ -53,6 +53,7 @@ ROUTES = frozenset(
         "delete_chat",
         "delete_all",
         "sts_token",
+        "files_parse",
         "settings_update",
         "auth_signin",
         "refresh",

@@ -23,7 +23,7 @@ from qwen_proxy.emulator.state import STATE_KEY, AuthFailure, EmulatorState
 
 #: the routes the firewall guards in the 2026-10 era (the settings route too: unverified, and
 #: the stricter emulator keeps the gateway honest)
-WRITE_ROUTES = frozenset({"new_chat", "completions", "sts_token", "settings_update"})
+WRITE_ROUTES = frozenset({"new_chat", "completions", "sts_token", "files_parse", "settings_update"})
 ANTI_BOT_HEADERS = ("bx-ua", "bx-umidtoken", "bx-v")
 
 AUTH_MESSAGES = {

@@ -13,6 +13,12 @@ The last user message decides the answer, first rule that applies wins:
    ASCII, accents, CJK and emoji repeated and cut at N (N capped at 2,000,000).
 3. ``how many turns``: ``I see <N> user turns.`` where N counts the user messages of the branch,
    the new one included (a folded transcript is one message, so it counts as one).
+3a. ``what did i attach``: the files the last message names in its ``files[]``, as the
+   storage holds them: ``Attachments: <name> (<file_class>, <content type>, <size> bytes,
+   sha256 <first 12 hex digits>); ...`` in the order sent, ``<name> (missing)`` for an entry
+   whose bytes never arrived, ``<name> (not parsed)`` for a document nobody asked to parse;
+   ``No attachments.`` when there are none. The text of a parsed text document counts as part
+   of its message for every other rule (facts told in an attached transcript are known).
 4. ``what is my <key>`` / ``what's my <key>``: ``Your <key> is <value>.`` or
    ``I don't know your <key>.``; ``what is the <key>`` / ``what's the <key>``:
    ``The <key> is <value>.`` or ``I don't know the <key>.``. Facts come from every
@@ -45,6 +51,7 @@ THINKING_TITLES = ("Reading the question", "Preparing the reply")
 _ECHO = re.compile(r"echo: ", re.IGNORECASE)
 _LONG = re.compile(r"long answer (\d+)", re.IGNORECASE)
 _TURNS = re.compile(r"how many turns", re.IGNORECASE)
+_ATTACHED = re.compile(r"what did i attach", re.IGNORECASE)
 _WORDS = r"[a-z][a-z0-9_-]*(?: [a-z][a-z0-9_-]*)*?"
 _FACT = re.compile(rf"\b(my|the) ({_WORDS}) is (\S+)", re.IGNORECASE)
 _QUESTION = re.compile(rf"\bwhat(?: is|'s) (my|the) ({_WORDS})\s*(?:\?|$|\.)", re.IGNORECASE)
@@ -53,11 +60,35 @@ _TRAILING = ".,;:!?\"')"
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a message named, as the storage holds it (``sha256`` None: never arrived)."""
+
+    name: str
+    file_class: str
+    content_type: str = ""
+    size: int = 0
+    sha256: str | None = None
+    parsed: bool = True
+
+    def describe(self) -> str:
+        """How rule 3a shows it."""
+        if self.sha256 is None:
+            return f"{self.name} (missing)"
+        if not self.parsed:
+            return f"{self.name} (not parsed)"
+        return (
+            f"{self.name} ({self.file_class}, {self.content_type}, {self.size} bytes, "
+            f"sha256 {self.sha256[:12]})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One message of the branch, as plain text."""
+    """One message of the branch, as plain text, with the files it named."""
 
     role: str
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 def clean(text: str) -> str:
@@ -101,6 +132,11 @@ def answer(branch: Sequence[Turn], answer_length: int | None = None) -> str:
         return long_text(int(long.group(1)))
     if _TURNS.search(last):
         return f"I see {user_turns(branch)} user turns."
+    if _ATTACHED.search(last):
+        attached = branch[-1].attachments
+        if not attached:
+            return "No attachments."
+        return "Attachments: " + "; ".join(a.describe() for a in attached) + "."
     question = _QUESTION.search(last)
     if question:
         owner, key = question.group(1).lower(), question.group(2).lower()

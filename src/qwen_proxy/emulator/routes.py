@@ -1,4 +1,4 @@
-"""The chat host's routes besides completions: chats, models, auth, settings, uploads."""
+"""The chat host's routes besides completions and uploads: chats, models, auth, settings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from qwen_proxy.emulator.completion import completions
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.guard import account_route, fault_answer, guard
 from qwen_proxy.emulator.models import MODELS, find_model
-from qwen_proxy.emulator.state import STATE_KEY, EmulatorState, StoredFile
+from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
 from qwen_proxy.emulator.tree import Chat
 
 SIGNIN_FAILED = (
@@ -192,54 +192,6 @@ async def delete_all(request: web.Request, account: Account) -> web.Response:
     return success(state, {"status": True})
 
 
-@account_route("sts_token")
-async def sts_token(request: web.Request, account: Account) -> web.Response:
-    """``POST /api/v{1,2}/files/getstsToken``: an upload slot at a local ``file_url``."""
-    state = request.app[STATE_KEY]
-    body = await json_body(request)
-    body = body if isinstance(body, dict) else {}
-    filename = str(body.get("filename") or "upload.bin").replace("/", "_")
-    file_id = state.new_id()
-    state.files[file_id] = StoredFile(account.user_id, filename)
-    origin = f"{request.scheme}://{request.host}"
-    creds = {
-        "access_key_id": "STS.emulator",
-        "access_key_secret": "emulator-secret",
-        "security_token": "emulator-security-token",
-        "file_url": f"{origin}/__files__/{file_id}/{filename}",
-        "file_path": f"{account.user_id}/{file_id}_{filename}",
-        "file_id": file_id,
-        "bucketname": "qwen-webui-prod",
-        "region": "oss-emulator",
-    }
-    if request.path.startswith("/api/v1/"):
-        return bodies.json_response(creds)
-    data = {**creds, "endpoint": origin}
-    return success(state, data)
-
-
-async def put_file(request: web.Request) -> web.Response:
-    """``PUT <file_url>``: store the bytes of an upload slot (no signature check)."""
-    state = request.app[STATE_KEY]
-    slot = state.files.get(request.match_info["file_id"])
-    if slot is None:
-        return web.Response(status=404, text="NoSuchUpload")
-    data = await request.read()
-    if len(data) > state.config.max_upload:
-        return web.Response(status=413, text="EntityTooLarge")
-    slot.data = data
-    slot.content_type = request.headers.get("Content-Type", slot.content_type)
-    return web.Response(status=200)
-
-
-async def get_file(request: web.Request) -> web.Response:
-    """``GET <file_url>``: the uploaded bytes."""
-    slot = request.app[STATE_KEY].files.get(request.match_info["file_id"])
-    if slot is None or slot.data is None:
-        return web.Response(status=404, text="NoSuchKey")
-    return web.Response(body=slot.data, content_type=slot.content_type)
-
-
 def add_routes(app: web.Application) -> None:
     """Register every service route on ``app``."""
     app.router.add_post("/api/v2/chats/new", new_chat)
@@ -254,8 +206,4 @@ def add_routes(app: web.Application) -> None:
         app.router.add_delete(path, delete_all)
     app.router.add_get("/api/v2/chats/{chat_id}", chat_detail)
     app.router.add_delete("/api/v2/chats/{chat_id}", delete_chat)
-    for path in ("/api/v1/files/getstsToken", "/api/v2/files/getstsToken"):
-        app.router.add_post(path, sts_token)
     app.router.add_post("/api/v2/users/user/settings/update", settings_update)
-    app.router.add_put("/__files__/{file_id}/{filename}", put_file)
-    app.router.add_get("/__files__/{file_id}/{filename}", get_file)

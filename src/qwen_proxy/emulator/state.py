@@ -29,12 +29,23 @@ class AuthFailure:
 
 @dataclass
 class StoredFile:
-    """An upload slot handed out by the STS route."""
+    """An upload slot handed out by the STS route: the object's key and the temporary keys a
+    PUT to it must be signed with; then the bytes, and how far their parsing got."""
 
     owner: str
     filename: str
     content_type: str = "application/octet-stream"
     data: bytes | None = None
+    file_id: str = ""
+    #: the object key in the bucket
+    path: str = ""
+    access_key_id: str = ""
+    access_key_secret: str = field(default="", repr=False)
+    security_token: str = field(default="", repr=False)
+    #: the grant's file type (``image``, ``file``...)
+    kind: str = "file"
+    #: when parsing was asked for (a clock value), None before
+    parse_started: float | None = None
 
 
 @dataclass
@@ -49,6 +60,12 @@ class EmulatorState:
     faults: FaultBoard = field(default_factory=FaultBoard)
     log: RequestLog = field(default_factory=lambda: RequestLog(2000))
     files: dict[str, StoredFile] = field(default_factory=dict)
+    #: the same upload slots by object key (the object store's view)
+    objects: dict[str, StoredFile] = field(default_factory=dict)
+    #: made images by id: their key and bytes
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    #: images each account made (by user id), for the daily quota
+    images_made: dict[str, int] = field(default_factory=dict)
     #: tokens answered as expired although their ``exp`` is in the future (``expire_token``)
     expired_tokens: set[str] = field(default_factory=set)
     #: every token minted with the default lifetime, so none is handed out twice

@@ -21,9 +21,24 @@ import orjson
 from qwen_proxy.config import Settings
 from qwen_proxy.qwen.browser import BrowserProfile
 from qwen_proxy.qwen.classify import classify_answer, json_payload
-from qwen_proxy.qwen.errors import UpstreamError, UpstreamMalformed, UpstreamTimeout
+from qwen_proxy.qwen.errors import (
+    UploadRejected,
+    UpstreamError,
+    UpstreamMalformed,
+    UpstreamTimeout,
+)
 from qwen_proxy.qwen.events import Event
+from qwen_proxy.qwen.files import (
+    PARSE_PATH,
+    PARSE_STATUS_PATH,
+    ParseState,
+    UploadGrant,
+    parse_body,
+    parse_grant,
+    parse_state,
+)
 from qwen_proxy.qwen.headers import browser_headers
+from qwen_proxy.qwen.oss import error_code
 from qwen_proxy.qwen.payloads import completion_url, new_chat_body
 from qwen_proxy.qwen.stream import QwenStreamParser
 from qwen_proxy.qwen.transport.base import Transport, UpstreamResponse
@@ -262,6 +277,89 @@ class QwenClient:
         )
         if status not in (200, 204, 404):
             raise classify_answer(status, content_type, raw)
+
+    async def upload_grant(
+        self, cred: UpstreamCredential, path: str, body: dict[str, Any]
+    ) -> UploadGrant:
+        """Ask one grant route (``qwen.files.STS_PATHS``) for an upload slot."""
+        payload = await self._call_json("POST", path, cred, body=body)
+        grant = parse_grant(payload)
+        if grant is None:
+            raise UpstreamMalformed("The upstream's upload grant lacks the keys or the object.")
+        return grant
+
+    async def put_object(
+        self, cred: UpstreamCredential, url: str, headers: dict[str, str], data: bytes
+    ) -> None:
+        """PUT ``data`` to the storage at ``url`` with the signed ``headers``.
+
+        Only the browser's User-Agent goes along: the chat host's cookies and token never
+        leave for the storage host.
+        """
+        agent = (cred.browser.user_agent if cred.browser else None) or self._settings.user_agent
+        response = await self._request_url(
+            "PUT", url, cred.proxy, {"User-Agent": agent, **headers}, data
+        )
+        try:
+            raw = await response.read_all()
+        finally:
+            response.release()
+        if response.status not in (200, 201, 204):
+            code = error_code(raw) or f"HTTP {response.status}"
+            raise UploadRejected(f"Qwen's file storage refused the upload ({code}).")
+
+    async def download(
+        self, url: str, *, proxy: str | None = None, limit: int = MAX_JSON_BYTES
+    ) -> tuple[str, bytes]:
+        """GET a file the upstream serves (a generated image): its content type and bytes."""
+        headers = {"User-Agent": self._settings.user_agent, "Accept": "*/*"}
+        response = await self._request_url("GET", url, proxy, headers, None)
+        try:
+            raw = await response.read_all(limit + 1)
+        finally:
+            response.release()
+        if response.status != 200:
+            raise classify_answer(response.status, response.content_type, raw)
+        if len(raw) > limit:
+            raise UpstreamMalformed(f"The upstream's file is over {limit} bytes.")
+        return response.content_type, raw
+
+    async def parse_file(self, cred: UpstreamCredential, file_id: str) -> ParseState:
+        """Ask the upstream to parse an uploaded document; where its parsing stands."""
+        payload = await self._call_json("POST", PARSE_PATH, cred, body=parse_body(file_id))
+        return parse_state(payload)
+
+    async def parse_status(self, cred: UpstreamCredential, file_id: str) -> ParseState:
+        """Where the parsing of an uploaded document stands."""
+        payload = await self._call_json("POST", PARSE_STATUS_PATH, cred, body=parse_body(file_id))
+        return parse_state(payload)
+
+    async def _request_url(
+        self,
+        method: str,
+        url: str,
+        proxy: str | None,
+        headers: dict[str, str],
+        data: bytes | None,
+    ) -> UpstreamResponse:
+        """One call to an absolute URL off the chat host (storage, generated files)."""
+        parts = urlsplit(url)
+        endpoint = parse_endpoint(f"{parts.scheme}://{parts.netloc}", proxy)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        head = request_head(
+            endpoint, method, target, headers, len(data) if data is not None else None
+        )
+        message = head + data if data is not None else head
+        try:
+            async with asyncio.timeout(self._settings.first_byte_timeout):
+                return await self._transport.request(endpoint, message)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                "The upstream's storage did not answer in time "
+                f"({self._settings.first_byte_timeout:g} s before the first byte)."
+            ) from None
 
     async def open_completion(
         self, cred: UpstreamCredential, chat_id: str, body: dict[str, Any]

@@ -264,3 +264,10 @@ class UpstreamMalformed(UpstreamError):
 
     code = "upstream_malformed"
     default_message = "Qwen answered with something the gateway could not understand."
+
+
+class UploadRejected(UpstreamError):
+    """Qwen's storage refused an upload (a bad signature, an expired grant, a full bucket)."""
+
+    code = "upstream_upload_rejected"
+    default_message = "Qwen's file storage refused the upload. Retry in a moment."

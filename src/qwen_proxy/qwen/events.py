@@ -52,6 +52,13 @@ class SearchResults:
 
 
 @dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """An image an image-generation (``t2i``) or edit turn made: its URL, ``key`` query kept."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """The answer phase finished: the logical end of the stream (there is no ``[DONE]``)."""
 
@@ -73,4 +80,12 @@ class Usage:
     cached_tokens: int = 0
 
 
-Event = Created | AnswerDelta | ReasoningDelta | SearchResults | Finished | StreamFailed
+Event = (
+    Created
+    | AnswerDelta
+    | ReasoningDelta
+    | SearchResults
+    | GeneratedImage
+    | Finished
+    | StreamFailed
+)

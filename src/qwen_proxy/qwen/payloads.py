@@ -65,15 +65,18 @@ def completion_body(
     files: list[dict[str, Any]] | None = None,
     auto_search: bool | None = None,
     chat_mode: str = "normal",
+    size: str | None = None,
 ) -> dict[str, Any]:
     """Body of ``POST /api/v2/chat/completions`` with one new user message.
 
     ``parent_id`` is None for a chat's first turn, else the node to continue from;
-    ``auto_search`` defaults to on only for the ``search`` chat type.
+    ``auto_search`` defaults to on only for the ``search`` chat type; ``size`` is an image
+    turn's aspect ratio (``t2i``, ``image_edit``), sent on the body, the message and its meta.
     """
     if auto_search is None:
         auto_search = chat_type == "search"
-    message = {
+    meta: dict[str, Any] = {"subChatType": chat_type}
+    message: dict[str, Any] = {
         # the web app leaves the message id to the server
         "id": None,
         "fid": fid,
@@ -89,11 +92,14 @@ def completion_body(
         "feature_config": feature_config(
             thinking=thinking, thinking_format=thinking_format, auto_search=auto_search
         ),
-        "extra": {"meta": {"subChatType": chat_type}},
+        "extra": {"meta": meta},
         "sub_chat_type": chat_type,
         "parent_id": parent_id,
     }
-    return {
+    if size is not None:
+        message["size"] = size
+        meta["size"] = size
+    body: dict[str, Any] = {
         "stream": True,
         "version": "2.1",
         "incremental_output": True,
@@ -106,6 +112,9 @@ def completion_body(
         "messages": [message],
         "timestamp": now_s,
     }
+    if size is not None:
+        body["size"] = size
+    return body
 
 
 def completion_url(base_url: str, chat_id: str) -> str:

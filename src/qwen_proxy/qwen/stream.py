@@ -1,8 +1,9 @@
 """Qwen completion stream: raw SSE bytes in, typed events out (sans-IO, one per response).
 
 Routing by ``delta.phase``: ``answer`` (or none) is answer text, ``think`` and
-``thinking_summary`` are reasoning, ``web_search`` carries sources, anything else is skipped.
-The answer phase's ``finished`` status is the logical end; there is no ``[DONE]``.
+``thinking_summary`` are reasoning, ``web_search`` carries sources, ``image_gen`` carries a
+generated image's URL, anything else is skipped. The answer phase's ``finished`` status (or the
+image phase's) is the logical end; there is no ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from qwen_proxy.qwen.events import (
     Created,
     Event,
     Finished,
+    GeneratedImage,
     ReasoningDelta,
     SearchResult,
     SearchResults,
@@ -215,6 +217,23 @@ class QwenStreamParser:
             self._handle_summary(delta, events)
         elif phase == "web_search" or delta.get("name") == "web_search":
             self._handle_search(delta, events)
+        elif phase == "image_gen":
+            self._handle_image(delta, status, events)
+
+    def _handle_image(self, delta: dict[str, Any], status: Any, events: list[Event]) -> None:
+        """A generated image's URL (each one once, however often it is repeated)."""
+        content = delta.get("content")
+        if content and type(content) is str and content.startswith(("https://", "http://")):
+            seen = self._seen_urls
+            if seen is None:
+                seen = self._seen_urls = set()
+            if content not in seen:
+                seen.add(content)
+                self.saw_content = True
+                events.append(GeneratedImage(content))
+        if status == "finished":
+            self.finished = True
+            events.append(Finished())
 
     def _emit_answer(self, text: str, events: list[Event]) -> None:
         if text:

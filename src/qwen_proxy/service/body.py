@@ -37,20 +37,17 @@ def attempt_body(
     thinking: bool,
     thinking_format: str,
     now: float,
+    files: list[dict[str, Any]] | None = None,
+    content: str | None = None,
 ) -> dict[str, Any]:
-    """The completion body for ``plan`` in ``chat_id``: the plan's text, the last message's
-    images, and a continued chat's parent."""
-    last = request.messages[-1]
-    content: str | list[dict[str, Any]] = plan.content
-    if last.images:
-        content = [{"type": "text", "text": plan.content}] + [
-            {"type": "image", "image": image.url} for image in last.images
-        ]
+    """The completion body for ``plan`` in ``chat_id``: the plan's text (or ``content`` in its
+    place), the uploaded attachments' ``files`` entries, and a continued chat's parent."""
     return completion_body(
         chat_id=chat_id,
         model=model.upstream.id,
         parent_id=plan.node.parent_id if plan.node is not None else None,
-        content=content,
+        content=plan.content if content is None else content,
+        files=files,
         fid=str(uuid.uuid4()),
         child_id=str(uuid.uuid4()),
         now_s=int(now),

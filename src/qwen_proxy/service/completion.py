@@ -11,6 +11,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
 
 from qwen_proxy.accounts import (
     AccountPool,
@@ -21,19 +24,31 @@ from qwen_proxy.accounts import (
 )
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.store import ConversationStore
+from qwen_proxy.errors import InvalidRequest
 from qwen_proxy.messages import CompletionRequest
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
+from qwen_proxy.qwen.files import UploadedFile, file_entry
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
+from qwen_proxy.service.oversize import FILE_NAME, split_turn
 from qwen_proxy.service.plan import Plan
 from qwen_proxy.service.reply import Recorder, Reply, first_content
 from qwen_proxy.service.retry import Decision, RetryPolicy, Then, Why
 from qwen_proxy.service.upstream import Upstream
+from qwen_proxy.uploads import Attacher, Loaded, Media, text_document
 
 log = logging.getLogger("qwen_proxy.service.completion")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+#: stands in for a chat id (same length) while a body is measured before the chat exists
+_SOME_CHAT_ID = "00000000-0000-4000-8000-000000000000"
+#: stands in for the entry of a transcript file while a body is measured before its upload
+#: (a storage URL signed with temporary keys runs to several hundred characters)
+_SOME_FILE = file_entry(
+    UploadedFile(_SOME_CHAT_ID, "x" * 2048, FILE_NAME, 10**9, "text/plain", "document")
+)
 
 
 class CompletionService:
@@ -50,8 +65,11 @@ class CompletionService:
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
         policy: RetryPolicy | None = None,
+        attacher: Attacher | None = None,
     ) -> None:
         self.settings = settings
+        #: images and documents (None: a request with attachments is refused)
+        self.attacher = attacher
         self.client = client
         self.catalog = catalog
         self.pool = pool
@@ -90,7 +108,10 @@ class CompletionService:
         tried = self.policy.start(continued=plan.node is not None)
         excluded: set[str] = set()
         started = time.monotonic()
+        loaded: Loaded = {}
         while True:
+            # fetched and checked before an account is held (a folded retry adds the history's)
+            media = await self._media(request, plan, loaded)
             try:
                 lease = await self.pool.acquire(
                     model.upstream.id, owner=plan.owner, exclude=excluded
@@ -99,7 +120,7 @@ class CompletionService:
                 decision = self.policy.decide(refusal, tried)
             else:
                 try:
-                    return await self._attempt(request, tenant, model, plan, lease, thinking)
+                    return await self._attempt(request, tenant, model, plan, lease, thinking, media)
                 except UpstreamError as error:
                     decision = self.policy.decide(error, tried)
                     assert decision.outcome is not None  # an upstream failure always has one
@@ -151,10 +172,14 @@ class CompletionService:
         plan: Plan,
         lease: Lease,
         thinking: bool,
+        media: list[Media],
     ) -> Reply:
-        """One try on one account: the chat, the posted turn, the reply's first content."""
+        """One try on one account: the uploads, the chat, the posted turn, the reply's first
+        content."""
         cred = lease.credentials
         node = plan.node
+        files = await self._upload(lease, media)
+        content, extra = await self._fit(request, model, plan, lease, thinking, files)
         chat_id = (
             node.chat_id
             if node is not None
@@ -170,6 +195,8 @@ class CompletionService:
             thinking=thinking,
             thinking_format=self.settings.thinking_format,
             now=self.clock(),
+            files=[*files, *extra],
+            content=content,
         )
         stream = await self.client.open_completion(cred, chat_id, body)
         del body  # an open reply keeps nothing of its request
@@ -191,3 +218,69 @@ class CompletionService:
             stream=stream,
             first=first,
         )
+
+    async def _media(self, request: CompletionRequest, plan: Plan, loaded: Loaded) -> list[Media]:
+        """The images and documents of the messages ``plan`` sends, fetched and checked."""
+        sent = request.messages[plan.sent_from :]
+        if not any(m.images or m.files for m in sent):
+            return []
+        if self.attacher is None:
+            raise InvalidRequest("This gateway takes no images or files.", param="messages")
+        return await self.attacher.load(sent, loaded, trim=plan.node is None)
+
+    async def _upload(self, lease: Lease, media: list[Media]) -> list[dict[str, Any]]:
+        """The ``files[]`` entries of ``media``, uploaded for the lease's account."""
+        if not media:
+            return []
+        assert self.attacher is not None  # media are only loaded with one
+        return await self.attacher.entries(lease.name, lease.credentials, media)
+
+    async def _fit(
+        self,
+        request: CompletionRequest,
+        model: ResolvedModel,
+        plan: Plan,
+        lease: Lease,
+        thinking: bool,
+        files: list[dict[str, Any]],
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """Keep the body under the upstream's cap: None and no file when the plan's text fits;
+        else the text to send instead and the entry of the older part, uploaded as a file."""
+        cap = self.settings.max_upstream_body
+
+        def size(content: str | None, entries: list[dict[str, Any]]) -> int:
+            body = attempt_body(
+                request,
+                model,
+                plan,
+                chat_id=_SOME_CHAT_ID,
+                thinking=thinking,
+                thinking_format=self.settings.thinking_format,
+                now=self.clock(),
+                files=entries,
+                content=content,
+            )
+            return len(orjson.dumps(body))
+
+        if size(None, files) <= cap:
+            return None, []
+        reserved = [*files, _SOME_FILE]
+        split = split_turn(
+            request.messages[plan.sent_from :],
+            earlier=request.messages[: plan.sent_from],
+            fits=lambda text: size(text, reserved) <= cap,
+        )
+        if split is None or self.attacher is None:
+            raise InvalidRequest(
+                "The newest message is too long for the upstream: with it the request would "
+                f"be over {cap} bytes (QWEN_PROXY_MAX_UPSTREAM_BODY). Shorten it, or attach "
+                "the text as a file.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        transcript = text_document(FILE_NAME, split.attached)
+        log.info(
+            "turn over %d bytes: %d bytes of older messages go up as a file", cap, transcript.size
+        )
+        entries = await self.attacher.entries(lease.name, lease.credentials, [transcript])
+        return split.inline, entries

@@ -21,8 +21,10 @@ from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.images import ImageService
 from qwen_proxy.service.models import ModelCatalog
 from qwen_proxy.service.outcomes import outcome_for, rules_out_account
+from qwen_proxy.uploads import MAX_IMAGE_BYTES, Attacher, RemoteFetcher, Uploader
 
 if TYPE_CHECKING:
     from qwen_proxy.accounts.redis_state import RedisStateStore
@@ -80,10 +82,17 @@ class Gateway:
             on_change=self.accounts_file.save,
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
+        self.uploader = Uploader(self.client, oss_url=settings.oss_url)
+        self.fetcher = RemoteFetcher(
+            timeout=settings.fetch_timeout,
+            max_bytes=MAX_IMAGE_BYTES,
+            allow_private=settings.fetch_private,
+        )
         self._store: ConversationStore | None = None
         self._responses: ResponseStore | None = None
         self._tenant_secret: bytes | None = None
         self._service: CompletionService | None = None
+        self._images: ImageService | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -106,6 +115,13 @@ class Gateway:
         if self._service is None:
             raise ServiceUnavailable("The gateway is starting up.")
         return self._service
+
+    @property
+    def images(self) -> ImageService:
+        """The image service (ready after ``start``)."""
+        if self._images is None:
+            raise ServiceUnavailable("The gateway is starting up.")
+        return self._images
 
     async def start(self) -> None:
         """Open connections and the store."""
@@ -134,9 +150,16 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(self._retry_tenant_secret(), name="tenant-secret")
             )
+        attacher = Attacher(self.uploader, self.fetcher)
         self._service = CompletionService(
-            self.settings, self.client, self.catalog, self.pool, self._store
+            self.settings,
+            self.client,
+            self.catalog,
+            self.pool,
+            self._store,
+            attacher=attacher,
         )
+        self._images = ImageService(self.settings, self.client, self.catalog, self.pool, attacher)
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
         self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))
         self._tasks.append(asyncio.create_task(self._follow_accounts_file(), name="accounts-file"))
@@ -178,6 +201,7 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.pool.aclose()
+        await self.fetcher.close()
         await self.client.close()
         if self._shared_state is not None:
             await self._shared_state.aclose()

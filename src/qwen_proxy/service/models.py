@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_proxy.errors import ModelNotFound
+from qwen_proxy.errors import InvalidRequest, ModelNotFound
 
 log = logging.getLogger("qwen_proxy.service.models")
 
@@ -34,6 +34,8 @@ class UpstreamModel:
     search: bool
     vision: bool
     context_length: int | None
+    #: the chat types it serves (``t2t``, ``search``, ``t2i``, ``image_edit``...)
+    chat_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ def parse_upstream_models(items: Sequence[dict[str, Any]]) -> list[UpstreamModel
                 search=bool(caps.get("search")) or "search" in chat_types,
                 vision=bool(caps.get("vision")) or "image" in modality,
                 context_length=int(context) if isinstance(context, int) else None,
+                chat_types=tuple(str(kind) for kind in chat_types),
             )
         )
     return models
@@ -198,6 +201,27 @@ class ModelCatalog:
     async def resolve(self, name: str) -> ResolvedModel:
         """Resolve a client's model name, or raise ModelNotFound (404)."""
         return resolve_model(name, await self.models())
+
+    async def image_model(self, name: str | None, chat_type: str) -> UpstreamModel:
+        """The model for an image turn of ``chat_type``: ``name`` when it is one of the
+        upstream's and serves that type, else the first that does (OpenAI's own image model
+        names, or none, mean "the default one")."""
+        models = await self.models()
+        if name:
+            wanted = name.strip().lower()
+            for model in models:
+                if wanted in (model.id.lower(), model.name.lower()):
+                    if chat_type not in model.chat_types:
+                        raise InvalidRequest(
+                            f"The model '{name}' does not make images ({chat_type}); leave "
+                            "'model' out for the default image model.",
+                            param="model",
+                        )
+                    return model
+        for model in models:
+            if chat_type in model.chat_types:
+                return model
+        raise ModelNotFound(f"No upstream model serves {chat_type} turns.", param="model")
 
     async def entries(self) -> list[dict[str, Any]]:
         """``GET /v1/models`` entries."""

@@ -27,6 +27,9 @@ class Plan:
     history: History
     #: the known chat node to continue; None for a new chat with the history folded in
     node: Node | None = None
+    #: the index of the first request message this turn sends (0 for a new chat): its
+    #: attachments are sent, those of the messages before it are upstream already
+    sent_from: int = 0
 
     @property
     def owner(self) -> str | None:
@@ -44,7 +47,7 @@ async def plan_request(
         return Plan(content=fold_history(messages), history=history)
     after, known = messages[found.index + 1 :], messages[: found.index + 1]
     content = continuation_text(after, earlier=known)
-    return Plan(content=content, history=history, node=found.node)
+    return Plan(content=content, history=history, node=found.node, sent_from=found.index + 1)
 
 
 def folded(messages: Sequence[ChatMessage], history: History) -> Plan:

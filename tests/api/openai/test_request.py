@@ -18,6 +18,7 @@ TOOL = {"type": "function", "function": {"name": "get_weather"}}
 CALL = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
 HTTP_IMAGE = {"type": "image_url", "image_url": {"url": "https://x/a.png"}}
 DATA_IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+FTP_IMAGE = {"type": "image_url", "image_url": {"url": "ftp://x/a.png"}}
 
 
 def checked(**fields: Any) -> CompletionRequest:
@@ -47,12 +48,12 @@ def checked(**fields: Any) -> CompletionRequest:
         ),
         ({"n": 2}, "n", "unsupported_value"),
         (
-            {"messages": [{"role": "user", "content": [DATA_IMAGE]}]},
-            "messages",
-            "unsupported_value",
+            {"messages": [{"role": "user", "content": [FTP_IMAGE]}]},
+            "messages[0].content[0].image_url.url",
+            "invalid_value",
         ),
     ],
-    ids=["tools", "tools-auto", "tool-calls", "tool-result", "n", "data-image"],
+    ids=["tools", "tools-auto", "tool-calls", "tool-result", "n", "ftp-image"],
 )
 def test_what_the_gateway_cannot_serve_yet_is_refused_clearly(
     fields: dict[str, Any], param: str, code: str
@@ -71,6 +72,13 @@ def test_http_images_and_earlier_inline_images_are_served() -> None:
     last = {"role": "user", "content": [{"type": "text", "text": "new"}, HTTP_IMAGE]}
     request = checked(messages=[earlier, {"role": "assistant", "content": "ok"}, last])
     assert request.messages[-1].images[0].url == "https://x/a.png"
+
+
+def test_inline_data_images_in_the_last_message_are_served_with_their_part_named() -> None:
+    last = {"role": "user", "content": [{"type": "text", "text": "look"}, DATA_IMAGE]}
+    (image,) = checked(messages=[last]).messages[-1].images
+    assert image.url == "data:image/png;base64,AAAA"
+    assert image.param == "messages[0].content[1].image_url"
 
 
 def test_the_service_gets_only_what_it_needs() -> None:

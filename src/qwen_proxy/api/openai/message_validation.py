@@ -16,7 +16,7 @@ from qwen_proxy.api.fields import (
     type_error,
 )
 from qwen_proxy.errors import InvalidRequest
-from qwen_proxy.messages import ChatMessage, ImagePart, Role, ToolCall
+from qwen_proxy.messages import ChatMessage, FilePart, ImagePart, Role, ToolCall
 
 _ROLES: dict[str, Role] = {
     "system": "system",
@@ -28,10 +28,10 @@ _ROLES: dict[str, Role] = {
 _ROLE_NAMES = ("system", "developer", "user", "assistant", "tool")
 
 # content part types each role may send; anything else is rejected naming the part's type
-_USER_PARTS = ("text", "image_url")
+_USER_PARTS = ("text", "image_url", "file")
 _ASSISTANT_PARTS = ("text", "refusal")
 _TEXT_PARTS = ("text",)
-_UNSUPPORTED_PARTS = frozenset({"input_audio", "file"})
+_UNSUPPORTED_PARTS = frozenset({"input_audio"})
 
 _IMAGE_DETAILS = ("auto", "low", "high")
 _TOOL_CHOICE_MODES = ("none", "auto", "required")
@@ -85,8 +85,8 @@ def _message(item: object, i: int) -> ChatMessage:
     if role == "user":
         if isinstance(content, str):
             return ChatMessage(role=role, text=content, name=name)
-        text, images = _content(content, f"messages[{i}].content", _USER_PARTS)
-        return ChatMessage(role=role, text=text, images=images, name=name)
+        text, images, files = _content(content, f"messages[{i}].content", _USER_PARTS)
+        return ChatMessage(role=role, text=text, images=images, name=name, files=files)
     text = _text(content, i, _TEXT_PARTS)
     if role == "tool":
         tool_call_id = item.get("tool_call_id")
@@ -124,15 +124,16 @@ def _bad_role(value: object, param: str) -> InvalidRequest:
 
 def _content(
     value: object, path: str, allowed: tuple[str, ...]
-) -> tuple[str, tuple[ImagePart, ...]]:
+) -> tuple[str, tuple[ImagePart, ...], tuple[FilePart, ...]]:
     if isinstance(value, str):
-        return value, ()
+        return value, (), ()
     if not isinstance(value, list):
         raise type_error(path, "a string or an array of content parts", value)
     if not value:
         raise empty_array(path)
     texts: list[str] = []
     images: list[ImagePart] = []
+    files: list[FilePart] = []
     for j, part in enumerate(value):
         if not isinstance(part, dict):
             raise type_error(f"{path}[{j}]", "an object", part)
@@ -141,11 +142,13 @@ def _content(
             texts.append(required_str(part, "text", f"{path}[{j}]."))
         elif kind == "image_url" and kind in allowed:
             images.append(_image(part.get("image_url"), f"{path}[{j}].image_url"))
+        elif kind == "file" and kind in allowed:
+            files.append(_file(part.get("file"), f"{path}[{j}].file"))
         elif kind == "refusal" and kind in allowed:
             texts.append(required_str(part, "refusal", f"{path}[{j}]."))
         else:
             raise _bad_part_type(kind, f"{path}[{j}].type", allowed)
-    return "\n".join(texts), tuple(images)
+    return "\n".join(texts), tuple(images), tuple(files)
 
 
 def _bad_part_type(kind: object, param: str, allowed: tuple[str, ...]) -> InvalidRequest:
@@ -155,7 +158,8 @@ def _bad_part_type(kind: object, param: str, allowed: tuple[str, ...]) -> Invali
         return type_error(param, "a string", kind)
     if kind in _UNSUPPORTED_PARTS and "image_url" in allowed:
         return InvalidRequest(
-            f"Content parts of type '{kind}' are not supported: send 'text' or 'image_url' parts.",
+            f"Content parts of type '{kind}' are not supported: send 'text', 'image_url' or "
+            "'file' parts.",
             param=param,
             code="unsupported_value",
         )
@@ -173,7 +177,31 @@ def _image(value: object, path: str) -> ImagePart:
     detail = opt_str(value, "detail", f"{path}.")
     if detail is not None and detail not in _IMAGE_DETAILS:
         raise invalid_value(f"{path}.detail", detail, _IMAGE_DETAILS)
-    return ImagePart(url=url, detail=detail)
+    return ImagePart(url=url, detail=detail, param=path)
+
+
+def _file(value: object, path: str) -> FilePart:
+    """A ``file`` part: its ``file_data`` (a data: URL, or bare base64) and ``filename``."""
+    if value is None:
+        raise missing(path)
+    if not isinstance(value, dict):
+        raise type_error(path, "an object", value)
+    if value.get("file_id") is not None and value.get("file_data") is None:
+        raise InvalidRequest(
+            f"Invalid '{path}.file_id': files uploaded to OpenAI cannot be read through this "
+            "gateway; send the file's bytes as 'file_data' (a data: URL) with a 'filename'.",
+            param=f"{path}.file_id",
+            code="unsupported_value",
+        )
+    data = required_str(value, "file_data", f"{path}.")
+    if not data:
+        raise empty_string(f"{path}.file_data")
+    filename = required_str(value, "filename", f"{path}.")
+    if not filename.strip():
+        raise empty_string(f"{path}.filename")
+    if not data.startswith("data:"):
+        data = "data:application/octet-stream;base64," + data
+    return FilePart(data_url=data, filename=filename, param=path)
 
 
 def _tool_calls(value: object, i: int) -> tuple[ToolCall, ...]:

@@ -7,7 +7,7 @@ and use OpenAI's wording and codes, so clients and their users see familiar mess
 Decisions where OpenAI's behaviour does not fit a gateway:
 - unknown top-level fields are accepted and dropped (clients send many vendor extensions);
 - the legacy ``function`` role is rejected: ``tool`` messages with ``tool_call_id`` replace it;
-- ``input_audio`` and ``file`` content parts are rejected as unsupported (upstream has no slot);
+- ``input_audio`` content parts are rejected as unsupported (upstream has no slot);
 - sampling parameters the upstream cannot apply are accepted and listed in ``ignored_params``;
 - empty strings in ``stop`` are dropped (they would match everywhere);
 - non-string ``reasoning_content``/``reasoning`` on a message is ignored, as unknown keys are.
@@ -207,14 +207,14 @@ def check_supported(request: OpenAIChatRequest) -> None:
             param="n",
             code="unsupported_value",
         )
-    # only the last message's images are sent as images; earlier ones are folded as text
-    for image in request.messages[-1].images:
-        if not image.url.startswith(("http://", "https://")):
-            raise InvalidRequest(
-                "Only http(s) image URLs are supported yet; inline data: images are not.",
-                param="messages",
-                code="unsupported_value",
-            )
+    for message in request.messages:
+        for image in message.images:
+            if not image.url.startswith(("http://", "https://", "data:")):
+                raise InvalidRequest(
+                    f"Invalid '{image.param}.url': expected an http(s) URL or a data: URL.",
+                    param=f"{image.param}.url",
+                    code="invalid_value",
+                )
 
 
 # --- other top-level parameters ---------------------------------------------------------------
