@@ -24,12 +24,14 @@ from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.messages import CompletionRequest
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.service import plan as plans
-from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
+from qwen_proxy.service.body import attempt_body, chat_type, thinking_for, turn_body
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 from qwen_proxy.service.plan import Plan
 from qwen_proxy.service.reply import Recorder, Reply, first_content
 from qwen_proxy.service.retry import Decision, RetryPolicy, Then, Why
-from qwen_proxy.service.upstream import Upstream
+from qwen_proxy.service.tool_reply import Reopen, ToolReply
+from qwen_proxy.service.tooling import Tooling
+from qwen_proxy.service.upstream import ReplyStream, Upstream
 
 log = logging.getLogger("qwen_proxy.service.completion")
 
@@ -85,7 +87,8 @@ class CompletionService:
 
     async def _open(self, request: CompletionRequest, tenant: str) -> Reply:
         model = await self.catalog.resolve(request.model)
-        plan = await plans.plan_request(self.store, tenant, request.messages)
+        tooling = Tooling.of(request)
+        plan = await plans.plan_request(self.store, tenant, request.messages, tooling)
         thinking = thinking_for(request, model)
         tried = self.policy.start(continued=plan.node is not None)
         excluded: set[str] = set()
@@ -99,7 +102,9 @@ class CompletionService:
                 decision = self.policy.decide(refusal, tried)
             else:
                 try:
-                    return await self._attempt(request, tenant, model, plan, lease, thinking)
+                    return await self._attempt(
+                        request, tenant, model, plan, lease, thinking, tooling
+                    )
                 except UpstreamError as error:
                     decision = self.policy.decide(error, tried)
                     assert decision.outcome is not None  # an upstream failure always has one
@@ -112,10 +117,15 @@ class CompletionService:
                     await lease.release(Outcome.abandoned())
                     raise
             tried = decision.attempts
-            plan = await self._follow(decision, plan, request, started)
+            plan = await self._follow(decision, plan, request, tooling, started)
 
     async def _follow(
-        self, decision: Decision, plan: Plan, request: CompletionRequest, started: float
+        self,
+        decision: Decision,
+        plan: Plan,
+        request: CompletionRequest,
+        tooling: Tooling | None,
+        started: float,
     ) -> Plan:
         """Carry out a decision: forget a lost node, raise, wait; the plan of the next attempt."""
         if decision.forget and plan.node is not None:
@@ -140,7 +150,7 @@ class CompletionService:
         if decision.wait > 0:
             await self._sleep(decision.wait)
         if decision.then is Then.FOLD:
-            return plans.folded(request.messages, plan.history)
+            return plans.folded(request.messages, plan.history, tooling)
         return plan
 
     async def _attempt(
@@ -151,6 +161,7 @@ class CompletionService:
         plan: Plan,
         lease: Lease,
         thinking: bool,
+        tooling: Tooling | None,
     ) -> Reply:
         """One try on one account: the chat, the posted turn, the reply's first content."""
         cred = lease.credentials
@@ -180,6 +191,20 @@ class CompletionService:
             raise
         if node is not None:
             await plans.touch(self.store, node, self.clock())
+        if tooling is not None:
+            return ToolReply(
+                self._recorder,
+                tenant=tenant,
+                history=plan.history,
+                turn=len(request.messages) + 1,
+                model=model,
+                lease=lease,
+                chat_id=chat_id,
+                stream=stream,
+                first=first,
+                tooling=tooling,
+                reopen=self._reopener(request, model, lease, chat_id, thinking),
+            )
         return Reply(
             self._recorder,
             tenant=tenant,
@@ -191,3 +216,28 @@ class CompletionService:
             stream=stream,
             first=first,
         )
+
+    def _reopener(
+        self,
+        request: CompletionRequest,
+        model: ResolvedModel,
+        lease: Lease,
+        chat_id: str,
+        thinking: bool,
+    ) -> Reopen:
+        """How a tool reply sends its hidden corrective turn: same chat, account, settings."""
+
+        async def reopen(content: str, parent_id: str) -> ReplyStream:
+            body = turn_body(
+                request,
+                model,
+                chat_id=chat_id,
+                parent_id=parent_id,
+                content=content,
+                thinking=thinking,
+                thinking_format=self.settings.thinking_format,
+                now=self.clock(),
+            )
+            return await self.client.open_completion(lease.credentials, chat_id, body)
+
+        return reopen
