@@ -15,7 +15,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "tool_corpus.py"
 
 def test_agent_requests_get_their_calls_as_meant(capsys: pytest.CaptureFixture[str]) -> None:
     spec = importlib.util.spec_from_file_location("tool_corpus", BENCH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["tool_corpus"] = module
     spec.loader.exec_module(module)
