@@ -72,6 +72,7 @@ def events(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.timeout(1200)  # the first run installs opencode from npm
 def test_opencode_runs_a_tool_the_model_called_and_gets_the_answer(
     opencode: Path, gateway: BackgroundGateway, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
