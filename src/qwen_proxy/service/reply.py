@@ -154,8 +154,10 @@ class Reply:
         self._failure: GatewayError | None = None
         self._released = False
 
-    #: whether the reply made tool calls (only a reply to a request with tools can)
-    made_calls = False
+    @property
+    def made_calls(self) -> bool:
+        """Whether the reply made tool calls (only a reply to a request with tools can)."""
+        return False
 
     @property
     def usage(self) -> Usage | None:

@@ -113,7 +113,7 @@ class ToolReply(Reply):
         )
 
     @property
-    def made_calls(self) -> bool:  # type: ignore[override]
+    def made_calls(self) -> bool:
         """Whether the reply the client got made tool calls."""
         return bool(self._calls)
 
