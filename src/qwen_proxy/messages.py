@@ -10,10 +10,13 @@ payloads), so they are immutable and typed, never loose dicts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+ChoiceMode = Literal["none", "auto", "required", "function"]
+FormatKind = Literal["text", "json_object", "json_schema"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,72 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """A function the client offers the model: its name, what it does, its JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The definition as one JSON object (the same whichever face it came through)."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """What the request allows or demands: ``function`` names the one tool to call."""
+
+    mode: ChoiceMode = "auto"
+    name: str | None = None
+
+    @property
+    def demands_call(self) -> bool:
+        """Whether a reply without a call breaks the request's contract."""
+        return self.mode in ("required", "function")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """The reply's required shape: text, any JSON object, or JSON following ``schema``."""
+
+    kind: FormatKind = "text"
+    name: str = ""
+    description: str = ""
+    schema: Mapping[str, Any] | None = None
+    strict: bool = False
+
+    @classmethod
+    def from_openai(cls, value: object) -> ResponseFormat:
+        """From a validated OpenAI ``response_format`` (None or unknown means text)."""
+        if not isinstance(value, Mapping):
+            return cls()
+        kind = value.get("type")
+        if kind == "json_object":
+            return cls("json_object")
+        if kind != "json_schema":
+            return cls()
+        spec = value.get("json_schema")
+        spec = spec if isinstance(spec, Mapping) else {}
+        schema = spec.get("schema")
+        return cls(
+            "json_schema",
+            name=str(spec.get("name") or ""),
+            description=str(spec.get("description") or ""),
+            schema=schema if isinstance(schema, Mapping) else {},
+            strict=spec.get("strict") is True,
+        )
+
+    @property
+    def wants_json(self) -> bool:
+        """Whether the reply must be JSON."""
+        return self.kind != "text"
+
+
+TEXT = ResponseFormat()
+
+
+@dataclass(frozen=True, slots=True)
 class CompletionRequest:
     """One completion to run, whichever face it came through."""
 
@@ -80,3 +149,9 @@ class CompletionRequest:
     thinking: bool | None = None
     #: answer with web search
     web_search: bool = False
+    #: functions the model may call (empty: a plain chat, served exactly as without tools)
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    #: several calls in one reply allowed
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat = TEXT

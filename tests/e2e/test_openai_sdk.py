@@ -141,11 +141,12 @@ def test_invalid_request_names_the_param(client: openai.OpenAI) -> None:
     assert caught.value.type == "invalid_request_error"
 
 
-def test_tools_are_refused_clearly_not_dropped(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=MODEL,
-            messages=[{"role": "user", "content": "weather?"}],
-            tools=[{"type": "function", "function": {"name": "weather", "parameters": {}}}],
-        )
-    assert caught.value.code == "tools_not_supported"
+def test_tools_are_served_not_dropped(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[{"type": "function", "function": {"name": "weather", "parameters": {}}}],
+    )
+    assert reply.choices[0].finish_reason == "tool_calls"
+    calls = reply.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ["weather"]  # type: ignore[union-attr]

@@ -75,6 +75,14 @@ SHAPES = [
         [],
     ),
     (
+        "qwen3-coder value holding a closing tag (a file that mentions </tool_call>)",
+        "<tool_call>\n<function=write_file>\n<parameter=path>\nw\n</parameter>\n"
+        "<parameter=content>\nx </tool_call> y\n</parameter>\n</function>\n</tool_call>",
+        "",
+        [("write_file", '{"path": "w", "content": "x </tool_call> y"}')],
+        [],
+    ),
+    (
         "qwen3-coder form with parameters left open",
         "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n"
         "<parameter=limit>\n10\n</function>\n</tool_call>",

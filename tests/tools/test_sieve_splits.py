@@ -40,6 +40,8 @@ FRAGMENTS = [
     '<qp:call name="read_file">{"path": "named.py"}</qp:call>',
     '[{"name": "read_file", "arguments": {"path": "arr.py"}}]',
     "<tool_call>\n<function=read_file>\n<parameter=path>\nopen.py\n</function>",
+    "<tool_call>\n<function=write_file>\n<parameter=path>\nv\n</parameter>\n"
+    "<parameter=content>\nx </tool_call> y\n</parameter>\n</function>\n</tool_call>",
     "[1, 2, 3] is a list",
 ]
 SEPARATORS = ["", " ", "\n", "\n\n", "\n  "]

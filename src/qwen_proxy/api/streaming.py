@@ -19,7 +19,8 @@ from typing import Any
 
 from qwen_proxy.api.http import Receive, Send
 from qwen_proxy.qwen.errors import ContentFiltered
-from qwen_proxy.qwen.events import AnswerDelta, Event, Usage
+from qwen_proxy.qwen.events import AnswerDelta, Usage
+from qwen_proxy.service.events import ReplyEvent
 from qwen_proxy.service.limits import ReplyLimiter
 from qwen_proxy.service.reply import Reply
 
@@ -114,7 +115,7 @@ def reported_usage(reply: Reply, limiter: ReplyLimiter | None) -> Usage | None:
 
 
 async def read_whole(
-    reply: Reply, limiter: ReplyLimiter | None, add: Callable[[Event], None]
+    reply: Reply, limiter: ReplyLimiter | None, add: Callable[[ReplyEvent], None]
 ) -> str:
     """Read a reply to its end, handing each event (after the limits) to ``add``; returns the
     finish reason. Always closes the reply: one cut by a limit is cancelled upstream."""
@@ -140,7 +141,7 @@ async def read_whole(
 async def relay(
     reply: Reply,
     limiter: ReplyLimiter | None,
-    encode: Callable[[list[Event]], bytes],
+    encode: Callable[[list[ReplyEvent]], bytes],
     send: Send,
     keep_alive: KeepAlive | None = None,
 ) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from qwen_proxy.emulator import bodies, model, stream, toolmodel, wire
+from qwen_proxy.emulator import bodies, jsonmodel, model, stream, toolmodel, wire
 from qwen_proxy.emulator.attachments import read_files
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.faults import Fault, magic_faults
@@ -170,7 +170,10 @@ def new_turn(
         fmt = feature.get("thinking_format", "summary")
         thinking_format = "think" if fmt in ("detail", "full") else "summary"
     chat_type = last.get("chat_type") or body.get("chat_type") or chat.chat_type
-    answer = tools.answer if tools is not None else model.answer(context, state.knobs.answer_length)
+    if tools is not None:
+        answer = tools.answer
+    else:
+        answer = jsonmodel.json_reply(context) or model.answer(context, state.knobs.answer_length)
     response_id = state.new_id()
     chat.add(Node(response_id, parent, "assistant", answer, answer, now, model_id))
     return stream.Reply(

@@ -2,8 +2,10 @@
 
 Pure functions; the input is the branch (root → parent, plus the new message(s)) as ``Turn``s.
 Other tests depend on these formats, so they are exact. Matching is case-insensitive. Magic
-words (``[[fault:...]]``, ``[[tools:...]]``) are removed from every text before anything below
-is applied. When the prompt defines tools, ``toolmodel`` answers first (calls and results).
+words (``[[fault:...]]``, ``[[tools:...]]``, ``[[json:...]]``) are removed from every text
+before anything below is applied. When the prompt defines tools, ``toolmodel`` answers first
+(calls and results); when the last message asks for JSON output, ``jsonmodel`` does (an
+``echo:`` still echoes).
 
 The last user message decides the answer, first rule that applies wins:
 
@@ -42,7 +44,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAGIC_WORDS = re.compile(r"\[\[(?:fault|tools):[^\]]*\]\]")
+MAGIC_WORDS = re.compile(r"\[\[(?:fault|tools|json):[^\]]*\]\]")
 UNICODE_ANSWER = "Unicode: ASCII, 你好，世界, emoji 🙂🚀, combining e\u0301 and n\u0303."
 LONG_TEXT_UNIT = "Lorem ipsum — café 你好 🙂 dolor sit amet. "
 MAX_LONG = 2_000_000

@@ -15,7 +15,7 @@ Then, for the last message (first rule that applies wins):
    result was read. ``[[tools:SHAPE]]`` may still ask for another call (below).
 2. The reminder says ``Do not call any tool`` (``tool_choice: none``), or the magic word is
    ``[[tools:text]]``: no call, the ordinary model answers.
-3. Otherwise a call. The tool is the one named by ``call NAME`` in the message (its JSON
+3. Otherwise a call. The tool is the one named by the last ``call NAME`` in the message (its JSON
    arguments may follow: ``call read_file {"path": "a.py"}``), else the tool the reminder
    says must be called, else the first tool listed. Arguments not given are made from the
    tool's required parameters: string ``"example"``, integer 1, number 1.5, boolean true,
@@ -31,7 +31,7 @@ coder                 qwen3-coder ``<tool_call><function=N><parameter=P>v</param
 fenced                ``I will call N.`` then a fenced ```json call
 bare                  ``I will call N.`` then the call as bare JSON
 unclosed              ``<qp:call>`` block without its closing tag
-fullwidth             full-width markers and smart quotes
+fullwidth             full-width markers and smart quotes (argument text kept as it is)
 trailing_comma        trailing commas inside the JSON
 in_thinking           the block is written in the thinking (thinking forced on), no answer
 cut                   the reply stops inside the block
@@ -188,7 +188,9 @@ def result_answer(text: str) -> str | None:
 
 def _chosen(text: str, tools: dict[str, list[Param]]) -> tuple[str, dict[str, Any]]:
     said = clean(_REMINDER.sub("", text))
-    for asked in _CALL.finditer(said):
+    # the last mention wins: a folded first message holds the system prompt (which may name
+    # tools in passing) before the user's words
+    for asked in reversed(list(_CALL.finditer(said))):
         name = asked.group(1)
         if name not in tools:
             continue
@@ -247,7 +249,10 @@ def render(shape: str, calls: list[tuple[str, dict[str, Any]]]) -> ToolReply:
     if shape == "unclosed":
         return ToolReply(f"{OPEN}\n{_json(name, arguments)}\n")
     if shape == "fullwidth":
-        return ToolReply(_smart_quotes(_own(name, arguments).translate(_FULL_WIDTH)))
+        # the markers only: a model writing full-width tags still writes its code as it is
+        body = _smart_quotes(_json(name, arguments))
+        opener, closer = OPEN.translate(_FULL_WIDTH), CLOSE.translate(_FULL_WIDTH)
+        return ToolReply(f"{opener}\n{body}\n{closer}")
     if shape == "trailing_comma":
         inner = json.dumps(arguments, ensure_ascii=False)
         inner = inner[:-1] + ",}" if arguments else inner

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -25,17 +25,19 @@ from qwen_proxy.accounts import (
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.errors import InvalidRequest
-from qwen_proxy.messages import CompletionRequest
+from qwen_proxy.messages import ChatMessage, CompletionRequest
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.qwen.files import UploadedFile, file_entry
 from qwen_proxy.service import plan as plans
-from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
+from qwen_proxy.service.body import attempt_body, chat_type, thinking_for, turn_body
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 from qwen_proxy.service.oversize import FILE_NAME, split_turn
 from qwen_proxy.service.plan import Plan
 from qwen_proxy.service.reply import Recorder, Reply, first_content
 from qwen_proxy.service.retry import Decision, RetryPolicy, Then, Why
-from qwen_proxy.service.upstream import Upstream
+from qwen_proxy.service.tool_reply import Reopen, ToolReply
+from qwen_proxy.service.tooling import Tooling, joined
+from qwen_proxy.service.upstream import ReplyStream, Upstream
 from qwen_proxy.uploads import Attacher, Loaded, Media, text_document
 
 log = logging.getLogger("qwen_proxy.service.completion")
@@ -103,7 +105,8 @@ class CompletionService:
 
     async def _open(self, request: CompletionRequest, tenant: str) -> Reply:
         model = await self.catalog.resolve(request.model)
-        plan = await plans.plan_request(self.store, tenant, request.messages)
+        tooling = Tooling.of(request)
+        plan = await plans.plan_request(self.store, tenant, request.messages, tooling)
         thinking = thinking_for(request, model)
         tried = self.policy.start(continued=plan.node is not None)
         excluded: set[str] = set()
@@ -120,7 +123,9 @@ class CompletionService:
                 decision = self.policy.decide(refusal, tried)
             else:
                 try:
-                    return await self._attempt(request, tenant, model, plan, lease, thinking, media)
+                    return await self._attempt(
+                        request, tenant, model, plan, lease, thinking, media, tooling
+                    )
                 except UpstreamError as error:
                     decision = self.policy.decide(error, tried)
                     assert decision.outcome is not None  # an upstream failure always has one
@@ -133,10 +138,15 @@ class CompletionService:
                     await lease.release(Outcome.abandoned())
                     raise
             tried = decision.attempts
-            plan = await self._follow(decision, plan, request, started)
+            plan = await self._follow(decision, plan, request, tooling, started)
 
     async def _follow(
-        self, decision: Decision, plan: Plan, request: CompletionRequest, started: float
+        self,
+        decision: Decision,
+        plan: Plan,
+        request: CompletionRequest,
+        tooling: Tooling | None,
+        started: float,
     ) -> Plan:
         """Carry out a decision: forget a lost node, raise, wait; the plan of the next attempt."""
         if decision.forget and plan.node is not None:
@@ -161,7 +171,7 @@ class CompletionService:
         if decision.wait > 0:
             await self._sleep(decision.wait)
         if decision.then is Then.FOLD:
-            return plans.folded(request.messages, plan.history)
+            return plans.folded(request.messages, plan.history, tooling)
         return plan
 
     async def _attempt(
@@ -173,13 +183,14 @@ class CompletionService:
         lease: Lease,
         thinking: bool,
         media: list[Media],
+        tooling: Tooling | None,
     ) -> Reply:
         """One try on one account: the uploads, the chat, the posted turn, the reply's first
         content."""
         cred = lease.credentials
         node = plan.node
         files = await self._upload(lease, media)
-        content, extra = await self._fit(request, model, plan, lease, thinking, files)
+        content, extra = await self._fit(request, model, plan, lease, thinking, files, tooling)
         chat_id = (
             node.chat_id
             if node is not None
@@ -207,6 +218,20 @@ class CompletionService:
             raise
         if node is not None:
             await plans.touch(self.store, node, self.clock())
+        if tooling is not None:
+            return ToolReply(
+                self._recorder,
+                tenant=tenant,
+                history=plan.history,
+                turn=len(request.messages) + 1,
+                model=model,
+                lease=lease,
+                chat_id=chat_id,
+                stream=stream,
+                first=first,
+                tooling=tooling,
+                reopen=self._reopener(request, model, lease, chat_id, thinking),
+            )
         return Reply(
             self._recorder,
             tenant=tenant,
@@ -243,9 +268,12 @@ class CompletionService:
         lease: Lease,
         thinking: bool,
         files: list[dict[str, Any]],
+        tooling: Tooling | None = None,
     ) -> tuple[str | None, list[dict[str, Any]]]:
         """Keep the body under the upstream's cap: None and no file when the plan's text fits;
-        else the text to send instead and the entry of the older part, uploaded as a file."""
+        else the text to send instead and the entry of the older part, uploaded as a file.
+        With tools, the inline part is rendered as the plan's was (the tool prompt of a new
+        chat stays inline with the system text; the reminder ends the message)."""
         cap = self.settings.max_upstream_body
 
         def size(content: str | None, entries: list[dict[str, Any]]) -> int:
@@ -265,10 +293,15 @@ class CompletionService:
         if size(None, files) <= cap:
             return None, []
         reserved = [*files, _SOME_FILE]
+        sent: Sequence[ChatMessage] = request.messages[plan.sent_from :]
+        earlier = request.messages[: plan.sent_from]
+        suffix = ""
+        if tooling is not None:
+            sent, suffix = tooling.for_split(sent, earlier, new_chat=plan.node is None)
         split = split_turn(
-            request.messages[plan.sent_from :],
-            earlier=request.messages[: plan.sent_from],
-            fits=lambda text: size(text, reserved) <= cap,
+            sent,
+            earlier=earlier,
+            fits=lambda text: size(joined(text, suffix), reserved) <= cap,
         )
         if split is None or self.attacher is None:
             raise InvalidRequest(
@@ -283,4 +316,29 @@ class CompletionService:
             "turn over %d bytes: %d bytes of older messages go up as a file", cap, transcript.size
         )
         entries = await self.attacher.entries(lease.name, lease.credentials, [transcript])
-        return split.inline, entries
+        return joined(split.inline, suffix), entries
+
+    def _reopener(
+        self,
+        request: CompletionRequest,
+        model: ResolvedModel,
+        lease: Lease,
+        chat_id: str,
+        thinking: bool,
+    ) -> Reopen:
+        """How a tool reply sends its hidden corrective turn: same chat, account, settings."""
+
+        async def reopen(content: str, parent_id: str) -> ReplyStream:
+            body = turn_body(
+                request,
+                model,
+                chat_id=chat_id,
+                parent_id=parent_id,
+                content=content,
+                thinking=thinking,
+                thinking_format=self.settings.thinking_format,
+                now=self.clock(),
+            )
+            return await self.client.open_completion(lease.credentials, chat_id, body)
+
+        return reopen

@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from qwen_proxy.qwen.events import AnswerDelta, Event, Finished, ReasoningDelta, Usage
+from qwen_proxy.qwen.events import AnswerDelta, Finished, ReasoningDelta, Usage
+from qwen_proxy.service.events import ReplyEvent
 
 #: the fallback estimate when no usage snapshot covers a text
 BYTES_PER_TOKEN = 4
@@ -146,7 +147,7 @@ class ReplyLimiter:
         #: "length" or "stop" once a limit ended the reply, else None
         self.finish_reason: str | None = None
 
-    def filter(self, batch: list[Event], usage: Usage | None) -> list[Event]:
+    def filter(self, batch: list[ReplyEvent], usage: Usage | None) -> list[ReplyEvent]:
         """The batch with text cut at a limit; events after the cut are dropped."""
         if self.finish_reason is not None:
             return []
@@ -155,7 +156,7 @@ class ReplyLimiter:
             [e.text for e in batch if isinstance(e, AnswerDelta | ReasoningDelta)],
             usage.output_tokens if usage is not None else None,
         )
-        out: list[Event] = []
+        out: list[ReplyEvent] = []
         for event in batch:
             if isinstance(event, AnswerDelta):
                 self._answer(budget.take(event.text), out)
@@ -195,7 +196,7 @@ class ReplyLimiter:
             cached_tokens=upstream.cached_tokens,
         )
 
-    def _answer(self, text: str, out: list[Event]) -> None:
+    def _answer(self, text: str, out: list[ReplyEvent]) -> None:
         if self._stop is not None:
             text = self._stop.feed(text)
         if text:
@@ -205,13 +206,13 @@ class ReplyLimiter:
         elif self._budget.exhausted:
             self._end("length", out)
 
-    def _end(self, reason: str, out: list[Event]) -> None:
+    def _end(self, reason: str, out: list[ReplyEvent]) -> None:
         if reason == "length":
             # the reply ends here, so a held tail can no longer become a stop string
             self._release(out)
         self.finish_reason = reason
 
-    def _release(self, out: list[Event]) -> None:
+    def _release(self, out: list[ReplyEvent]) -> None:
         held = self.flush()
         if held:
             out.append(AnswerDelta(held))

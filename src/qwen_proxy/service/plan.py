@@ -14,6 +14,7 @@ from qwen_proxy.conversations.fold import continuation_text, fold_history
 from qwen_proxy.conversations.resolver import History, find_continuation, hash_history
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.messages import ChatMessage
+from qwen_proxy.service.tooling import Tooling
 
 log = logging.getLogger("qwen_proxy.service.plan")
 
@@ -38,21 +39,33 @@ class Plan:
 
 
 async def plan_request(
-    store: ConversationStore, tenant: str, messages: Sequence[ChatMessage]
+    store: ConversationStore,
+    tenant: str,
+    messages: Sequence[ChatMessage],
+    tooling: Tooling | None = None,
 ) -> Plan:
-    """Continue the longest known prefix of the history, or fold it into a new chat."""
-    history = hash_history(tenant, messages)
-    found = await find_continuation(store, tenant, messages, history=history)
+    """Continue the longest known prefix of the history, or fold it into a new chat
+    (``tooling``: the request's tools, which scope its identity and shape its text)."""
+    scope = tenant if tooling is None else tooling.scope(tenant)
+    history = hash_history(scope, messages)
+    found = await find_continuation(store, scope, messages, history=history)
     if found is None:
-        return Plan(content=fold_history(messages), history=history)
+        return folded(messages, history, tooling)
     after, known = messages[found.index + 1 :], messages[: found.index + 1]
-    content = continuation_text(after, earlier=known)
+    if tooling is None:
+        content = continuation_text(after, earlier=known)
+    else:
+        content = tooling.continued_text(after, known)
     return Plan(content=content, history=history, node=found.node, sent_from=found.index + 1)
 
 
-def folded(messages: Sequence[ChatMessage], history: History) -> Plan:
+def folded(
+    messages: Sequence[ChatMessage], history: History, tooling: Tooling | None = None
+) -> Plan:
     """A plan that starts over: a new chat with the whole history folded in."""
-    return Plan(content=fold_history(messages), history=history)
+    if tooling is None:
+        return Plan(content=fold_history(messages), history=history)
+    return Plan(content=tooling.new_chat_text(messages), history=history)
 
 
 async def touch(store: ConversationStore, node: Node, now: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from qwen_proxy.accounts import Lease, Outcome
 from qwen_proxy.conversations.resolver import History, reply_key
@@ -18,8 +19,9 @@ from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.messages import ChatMessage
 from qwen_proxy.qwen.errors import ContentFiltered, EmptyReply, StreamCut, UpstreamError
-from qwen_proxy.qwen.events import Event, Finished, StreamFailed, Usage
+from qwen_proxy.qwen.events import Created, Event, Finished, StreamFailed, Usage
 from qwen_proxy.qwen.stream import QwenStreamParser
+from qwen_proxy.service.events import ReplyEvent
 from qwen_proxy.service.models import ResolvedModel
 from qwen_proxy.service.outcomes import outcome_for
 from qwen_proxy.service.upstream import ReplyStream
@@ -66,15 +68,23 @@ class Recorder:
         #: which id of the reply the next turn continues from ("response_id" or "parent_id")
         self.continue_from = continue_from
 
-    async def record(self, reply: Reply, parser: QwenStreamParser) -> None:
-        """Store the node for the reply's history plus its answer; a store fault is logged."""
+    def parent_of(self, created: Created) -> str | None:
+        """The id a next turn of the chat continues from, after the reply ``created`` names."""
+        return created.response_id if self.continue_from == "response_id" else created.parent_id
+
+    async def record(
+        self, reply: Reply, parser: QwenStreamParser, answer: ChatMessage | None = None
+    ) -> None:
+        """Store the node for the reply's history plus its answer (by default the answer text
+        as the upstream sent it); a store fault is logged."""
         created = parser.created
         if created is None:
             return
-        parent = created.response_id if self.continue_from == "response_id" else created.parent_id
+        parent = self.parent_of(created)
         if not parent:
             return
-        answer = ChatMessage(role="assistant", text=parser.answer_text)
+        if answer is None:
+            answer = ChatMessage(role="assistant", text=parser.answer_text)
         now = self.clock()
         node = Node(
             key=reply_key(reply.history, answer),
@@ -145,11 +155,16 @@ class Reply:
         self._released = False
 
     @property
+    def made_calls(self) -> bool:
+        """Whether the reply made tool calls (only a reply to a request with tools can)."""
+        return False
+
+    @property
     def usage(self) -> Usage | None:
         """The upstream's last usage snapshot."""
         return self._stream.parser.usage
 
-    async def next_batch(self) -> list[Event] | None:
+    async def next_batch(self) -> list[ReplyEvent] | None:
         """The reply's next events as they arrive; None once it has completed and been recorded.
 
         Raises GatewayError when the reply fails, after closing it. A coroutine, not an async
@@ -163,9 +178,7 @@ class Reply:
             elif self._failure is not None:
                 raise self._failure
             elif self._finished:
-                await self._recorder.record(self, self._stream.parser)
-                await self._close(Outcome.ok())
-                return None
+                return await self._complete()
             else:
                 batch = await self._stream.next_batch()
                 if batch is None:
@@ -184,17 +197,23 @@ class Reply:
             await self._close(Outcome.abandoned())
             raise
 
-    def _scan(self, batch: list[Event]) -> list[Event]:
+    async def _complete(self) -> list[ReplyEvent] | None:
+        """The upstream finished the answer: record the node, release the lease, end."""
+        await self._recorder.record(self, self._stream.parser)
+        await self._close(Outcome.ok())
+        return None
+
+    def _scan(self, batch: list[Event]) -> list[ReplyEvent]:
         """The batch up to a failure (raised on the next call); notes the reply's end."""
         for index, event in enumerate(batch):
             kind = type(event)
             if kind is StreamFailed:
                 assert isinstance(event, StreamFailed)
                 self._failure = event.error
-                return batch[:index]
+                return cast("list[ReplyEvent]", batch[:index])
             if kind is Finished:
                 self._finished = True
-        return batch
+        return cast("list[ReplyEvent]", batch)
 
     async def _close(self, outcome: Outcome) -> None:
         if self._released:

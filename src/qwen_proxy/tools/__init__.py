@@ -17,15 +17,15 @@ Structured output: :class:`ResponseFormat`, :func:`format_instruction`, :func:`c
 :func:`structured_correction`.
 """
 
+from qwen_proxy.messages import ResponseFormat, ToolChoice
 from qwen_proxy.tools.events import Call, Event, Problem, Text
 from qwen_proxy.tools.history import capped, render_assistant, render_tool_result, rewrite_history
 from qwen_proxy.tools.prompt import correction, tools_prompt, turn_reminder
 from qwen_proxy.tools.reply import Split, needs_retry, pick_calls, split_reply
 from qwen_proxy.tools.sieve import Sieve
-from qwen_proxy.tools.structured import Checked, ResponseFormat, check_reply, format_instruction
+from qwen_proxy.tools.structured import Checked, check_reply, format_instruction
 from qwen_proxy.tools.structured import correction as structured_correction
 from qwen_proxy.tools.toolset import (
-    ToolChoice,
     ToolSet,
     ToolSpec,
     parse_tool_choice,

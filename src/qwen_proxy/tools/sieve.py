@@ -48,6 +48,9 @@ from qwen_proxy.tools.toolset import ToolSet
 _CANDIDATE = re.compile(r"[<`{\[]")
 _WORDS = re.compile(r"[\w.-]*\s*")
 _LAST_CODER_CLOSE = re.compile(r".*</function\s*>", re.DOTALL)
+PARAMETER_OPEN = "<parameter="
+#: what ends a qwen3-coder parameter's value (as the parser reads it)
+_PARAMETER_END = re.compile(r"</parameter\s*>|<parameter\s*=|</function\s*>")
 State = Literal["text", "block", "json_fence", "bare", "after_block", "code"]
 
 
@@ -234,6 +237,14 @@ class Sieve:
             if at == len(view):
                 self._body.append(self._consume(at))
                 return False
+            if self._scanner is None and view.startswith(PARAMETER_OPEN[:2], at):
+                skipped = self._skip_parameter(view, at)
+                if skipped is None:
+                    self._body.append(self._consume(at))
+                    return False
+                if skipped > at:
+                    pos = skipped
+                    continue
             if view[at] == "<":
                 ends = (CODER_CLOSE,) if self._coder else CLOSERS
                 close = markers.closer(view, at, ends)
@@ -256,6 +267,21 @@ class Sieve:
             self._body.append(self._consume(at))
             self._close_block("", closed=False)
             return True
+
+    def _skip_parameter(self, view: str, at: int) -> int | None:
+        """Where scanning goes on after a qwen3-coder ``<parameter=...>`` opening at ``at``: its
+        value is raw text, so a closing tag inside it (a file that holds ``</tool_call>``) does
+        not end the block; the value ends where the parser ends it. ``at`` itself when no
+        parameter opens there; None to wait for more text."""
+        if not view.startswith(PARAMETER_OPEN, at):
+            rest = view[at:]
+            waiting = len(rest) < len(PARAMETER_OPEN) and PARAMETER_OPEN.startswith(rest)
+            return None if waiting and not self._final else at
+        head = view.find(">", at)
+        stop = _PARAMETER_END.search(view, head + 1) if head != -1 else None
+        if stop is None:
+            return len(view) if self._final else None
+        return stop.start()
 
     def _close_block(self, closing: str, *, closed: bool) -> None:
         content = "".join(self._body)

@@ -12,55 +12,17 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from qwen_proxy.messages import ResponseFormat
 from qwen_proxy.tools.jsonish import loads_lenient, without_trailing_commas
 from qwen_proxy.tools.validate import SchemaError, validate
 
-FormatKind = Literal["text", "json_object", "json_schema"]
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)\n?\s*```", re.DOTALL)
 _DECODER = json.JSONDecoder()
 #: brackets tried as the start of the JSON before giving up (bounds the work on long prose)
 _MAX_STARTS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseFormat:
-    """The request's ``response_format``: its kind and, for ``json_schema``, the schema."""
-
-    kind: FormatKind = "text"
-    name: str = ""
-    description: str = ""
-    schema: Mapping[str, Any] | None = None
-    strict: bool = False
-
-    @classmethod
-    def from_openai(cls, value: object) -> ResponseFormat:
-        """From the validated ``response_format`` body field (None or unknown means text)."""
-        if not isinstance(value, Mapping):
-            return cls()
-        kind = value.get("type")
-        if kind == "json_object":
-            return cls("json_object")
-        if kind != "json_schema":
-            return cls()
-        spec = value.get("json_schema")
-        spec = spec if isinstance(spec, Mapping) else {}
-        schema = spec.get("schema")
-        return cls(
-            "json_schema",
-            name=str(spec.get("name") or ""),
-            description=str(spec.get("description") or ""),
-            schema=schema if isinstance(schema, Mapping) else {},
-            strict=spec.get("strict") is True,
-        )
-
-    @property
-    def wants_json(self) -> bool:
-        """Whether the reply must be JSON."""
-        return self.kind != "text"
 
 
 @dataclass(frozen=True, slots=True)

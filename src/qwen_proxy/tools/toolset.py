@@ -11,9 +11,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
+
+from qwen_proxy.messages import ChoiceMode, ToolChoice, ToolDefinition
+
+__all__ = [
+    "ALIAS_PREFIX",
+    "UPSTREAM_TOOLS",
+    "ChoiceMode",
+    "ToolChoice",
+    "ToolSet",
+    "ToolSpec",
+    "parse_tool_choice",
+    "tool_set_digest",
+]
 
 #: the upstream's own tool names (lower case); a client tool with one of them gets an alias
 UPSTREAM_TOOLS = frozenset(
@@ -42,8 +55,6 @@ ALIAS_PREFIX = "client_"
 #: bumped whenever the identity of a tool set changes meaning, so old conversations miss
 _FORMAT = b"qwen-proxy/tool-set/v1\x00"
 
-ChoiceMode = Literal["none", "auto", "required", "function"]
-
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
@@ -53,19 +64,6 @@ class ToolSpec:
     alias: str
     description: str
     parameters: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolChoice:
-    """What the request allows or demands: ``function`` names the one tool to call."""
-
-    mode: ChoiceMode = "auto"
-    name: str | None = None
-
-    @property
-    def demands_call(self) -> bool:
-        """Whether a reply without a call breaks the request's contract."""
-        return self.mode in ("required", "function")
 
 
 class ToolSet:
@@ -102,6 +100,11 @@ class ToolSet:
                 )
             )
         return cls(specs)
+
+    @classmethod
+    def from_definitions(cls, definitions: Iterable[ToolDefinition]) -> ToolSet:
+        """From the face-neutral definitions of a ``CompletionRequest``."""
+        return cls.from_openai([d.as_dict() for d in definitions])
 
     def __bool__(self) -> bool:
         return bool(self.specs)

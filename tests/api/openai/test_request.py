@@ -9,7 +9,13 @@ import pytest
 
 from qwen_proxy.api.openai.validation import check_supported, parse_chat_request
 from qwen_proxy.errors import InvalidRequest
-from qwen_proxy.messages import ChatMessage, CompletionRequest
+from qwen_proxy.messages import (
+    ChatMessage,
+    CompletionRequest,
+    ResponseFormat,
+    ToolChoice,
+    ToolDefinition,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -34,18 +40,6 @@ def checked(**fields: Any) -> CompletionRequest:
 @pytest.mark.parametrize(
     ("fields", "param", "code"),
     [
-        ({"tools": [TOOL]}, "tools", "tools_not_supported"),
-        ({"tools": [TOOL], "tool_choice": "auto"}, "tools", "tools_not_supported"),
-        (
-            {"messages": [USER, {"role": "assistant", "tool_calls": [CALL]}, USER]},
-            "tools",
-            "tools_not_supported",
-        ),
-        (
-            {"messages": [USER, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]},
-            "tools",
-            "tools_not_supported",
-        ),
         ({"n": 2}, "n", "unsupported_value"),
         (
             {"messages": [{"role": "user", "content": [FTP_IMAGE]}]},
@@ -53,7 +47,7 @@ def checked(**fields: Any) -> CompletionRequest:
             "invalid_value",
         ),
     ],
-    ids=["tools", "tools-auto", "tool-calls", "tool-result", "n", "ftp-image"],
+    ids=["n", "ftp-image"],
 )
 def test_what_the_gateway_cannot_serve_yet_is_refused_clearly(
     fields: dict[str, Any], param: str, code: str
@@ -63,8 +57,75 @@ def test_what_the_gateway_cannot_serve_yet_is_refused_clearly(
     assert (caught.value.status, caught.value.param, caught.value.code) == (400, param, code)
 
 
-def test_tools_with_tool_choice_none_are_served_without_tools() -> None:
-    assert checked(tools=[TOOL], tool_choice="none").messages == (ChatMessage("user", "hi"),)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tools": [TOOL]},
+        {"tools": [TOOL], "tool_choice": "auto"},
+        {"messages": [USER, {"role": "assistant", "tool_calls": [CALL]}, USER]},
+        {"messages": [USER, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]},
+    ],
+    ids=["tools", "tools-auto", "tool-calls", "tool-result"],
+)
+def test_requests_with_tools_or_tool_messages_are_served(fields: dict[str, Any]) -> None:
+    checked(**fields)
+
+
+def test_tools_with_tool_choice_none_keep_their_messages() -> None:
+    request = checked(tools=[TOOL], tool_choice="none")
+    assert request.messages == (ChatMessage("user", "hi"),)
+    assert request.tool_choice == ToolChoice("none")
+    assert request.tools == (ToolDefinition("get_weather"),)
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "choice"),
+    [
+        ({}, ToolChoice("auto")),
+        ({"tool_choice": "required"}, ToolChoice("required")),
+        ({"tool_choice": "none"}, ToolChoice("none")),
+        (
+            {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+            ToolChoice("function", "get_weather"),
+        ),
+    ],
+)
+def test_tools_and_tool_choice_reach_the_service_face_neutral(
+    fields: dict[str, Any], choice: ToolChoice
+) -> None:
+    request = checked(tools=[{"type": "function", "function": WEATHER}], **fields)
+    assert request.tools == (
+        ToolDefinition("get_weather", "The weather.", WEATHER["parameters"]),  # type: ignore[arg-type]
+    )
+    assert request.tool_choice == choice
+    assert request.parallel_tool_calls is True
+
+
+def test_legacy_functions_are_served_as_tools_with_one_call() -> None:
+    request = checked(functions=[WEATHER], function_call={"name": "get_weather"})
+    assert [t.name for t in request.tools] == ["get_weather"]
+    assert request.tool_choice == ToolChoice("function", "get_weather")
+    assert request.parallel_tool_calls is False
+
+
+def test_parallel_tool_calls_false_reaches_the_service() -> None:
+    assert checked(tools=[TOOL], parallel_tool_calls=False).parallel_tool_calls is False
+
+
+def test_response_format_reaches_the_service() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": schema, "strict": True}}
+    request = checked(response_format=fmt)
+    assert request.response_format == ResponseFormat("json_schema", "A", "", schema, True)
+    assert checked(response_format={"type": "json_object"}).response_format.kind == "json_object"
+    assert checked().response_format == ResponseFormat()
 
 
 def test_http_images_and_earlier_inline_images_are_served() -> None:

@@ -633,18 +633,19 @@ def test_sampling_params_the_upstream_cannot_apply_are_listed_sorted() -> None:
             parallel_tool_calls=False,
         )
     )
+    # response_format and parallel_tool_calls are applied (by the tool layer): not listed
     assert request.ignored_params == (
         "frequency_penalty",
         "logit_bias",
         "logprobs",
-        "response_format",
         "seed",
         "temperature",
         "top_logprobs",
         "top_p",
     )
     assert (request.temperature, request.top_p) == (0.2, 0.9)
-    assert request.extra["response_format"] == {"type": "json_object"}
+    assert request.response_format == {"type": "json_object"}
+    assert request.parallel_tool_calls is False
 
 
 def test_max_completion_tokens_wins_over_max_tokens() -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta, Usage
+from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta, Usage
+from qwen_proxy.service.events import ReplyEvent
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 _STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
@@ -103,7 +104,7 @@ class MessageStream:
             + b"\n\n"
         )
 
-    def events(self, batch: list[Event]) -> bytes:
+    def events(self, batch: list[ReplyEvent]) -> bytes:
         """The events for a batch's answer and reasoning text (b"" when it has none)."""
         parts: list[bytes] = []
         for event in batch:
@@ -155,7 +156,7 @@ class MessageBuilder:
         self._show_thinking = show_thinking
         self._blocks: list[tuple[str, list[str]]] = []
 
-    def add(self, event: Event) -> None:
+    def add(self, event: ReplyEvent) -> None:
         """Take one stream event (events that carry no text are ignored)."""
         if isinstance(event, AnswerDelta):
             self._append("text", event.text)

@@ -21,7 +21,12 @@ from qwen_proxy.api.http import (
     send_internal_error,
     send_json,
 )
-from qwen_proxy.api.openai.chunks import ChunkEncoder, CompletionAccumulator, new_completion_id
+from qwen_proxy.api.openai.chunks import (
+    ChunkEncoder,
+    CompletionAccumulator,
+    LegacyChunkEncoder,
+    new_completion_id,
+)
 from qwen_proxy.api.openai.request import OpenAIChatRequest
 from qwen_proxy.api.openai.validation import check_supported, parse_chat_request
 from qwen_proxy.api.requests import drop_headers, header, read_body
@@ -35,8 +40,9 @@ from qwen_proxy.api.streaming import (
 from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.errors import ContentFiltered
-from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
+from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.events import ReplyEvent, ToolCallEvent
 from qwen_proxy.service.limits import ReplyLimiter, limiter_for
 from qwen_proxy.service.reply import Reply
 
@@ -112,6 +118,8 @@ async def complete(
             body = encoder.error(error)
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
+        if finish_reason == "stop" and reply.made_calls:
+            finish_reason = encoder.calls_finish_reason
         tail = _tail(encoder, reply, limiter, cited, finish_reason)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
@@ -141,7 +149,8 @@ async def _open(
         if not request.stream:
             await _whole(reply, request, reasoning, send)
             return None
-        encoder = ChunkEncoder(
+        encoder_class = LegacyChunkEncoder if request.legacy_functions else ChunkEncoder
+        encoder = encoder_class(
             completion_id=new_completion_id(),
             created=int(time.time()),
             model=request.model,
@@ -175,6 +184,8 @@ async def _whole(
     acc = CompletionAccumulator()
     limiter = limiter_for(request.max_tokens, request.stop)
     finish_reason = await read_whole(reply, limiter, acc.add)
+    if finish_reason == "stop" and acc.calls:
+        finish_reason = "function_call" if request.legacy_functions else "tool_calls"
     body = acc.response(
         completion_id=new_completion_id(),
         created=int(time.time()),
@@ -182,12 +193,13 @@ async def _whole(
         finish_reason=finish_reason,
         usage=reported_usage(reply, limiter),
         reasoning=reasoning,
+        legacy_functions=request.legacy_functions,
     )
     await send_json(send, 200, body, _info_headers(request))
 
 
-def _encode(encoder: ChunkEncoder, batch: list[Event]) -> bytes:
-    """The SSE chunks for a batch's answer and reasoning text (b"" when it has none)."""
+def _encode(encoder: ChunkEncoder, batch: list[ReplyEvent]) -> bytes:
+    """The SSE chunks for a batch's text and tool calls (b"" when it has none)."""
     parts: list[bytes] = []
     for event in batch:
         kind = type(event)
@@ -195,6 +207,8 @@ def _encode(encoder: ChunkEncoder, batch: list[Event]) -> bytes:
             parts.append(encoder.content(event.text))  # type: ignore[union-attr]
         elif kind is ReasoningDelta:
             parts.append(encoder.reasoning(event.text))  # type: ignore[union-attr]
+        elif kind is ToolCallEvent:
+            parts.append(encoder.tool_call(event))  # type: ignore[arg-type]
     return b"".join(parts)
 
 

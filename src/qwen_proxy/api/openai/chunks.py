@@ -15,12 +15,12 @@ from qwen_proxy.config import ReasoningOutput
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.events import (
     AnswerDelta,
-    Event,
     ReasoningDelta,
     SearchResult,
     SearchResults,
     Usage,
 )
+from qwen_proxy.service.events import ReplyEvent, ToolCallEvent
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
@@ -135,6 +135,21 @@ class ChunkEncoder:
             text = THINK_OPEN + text
         return self._content_head + _dumps(text) + self._delta_tail
 
+    #: the finish reason of a reply that ends with calls
+    calls_finish_reason = "tool_calls"
+
+    def tool_call(self, call: ToolCallEvent) -> bytes:
+        """A chunk carrying one complete call as ``delta.tool_calls[0]``."""
+        item = _dumps(
+            {
+                "index": call.index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+        )
+        return self._choice_head + b'{"tool_calls":[' + item + b"]" + self._delta_tail
+
     def finish(
         self, reason: str, usage: Usage | None, annotations: list[dict[str, Any]] | None = None
     ) -> bytes:
@@ -168,10 +183,25 @@ class ChunkEncoder:
         return self._content_head + _dumps(THINK_CLOSE) + self._delta_tail
 
 
+class LegacyChunkEncoder(ChunkEncoder):
+    """For a request that sent the legacy ``functions``: a call is ``delta.function_call``."""
+
+    __slots__ = ()
+
+    calls_finish_reason = "function_call"
+
+    def tool_call(self, call: ToolCallEvent) -> bytes:
+        """A chunk carrying the call as ``delta.function_call``."""
+        item = _dumps({"name": call.name, "arguments": call.arguments})
+        return self._choice_head + b'{"function_call":' + item + self._delta_tail
+
+
 class CompletionAccumulator:
     """Collect a whole reply's events for a non-streamed ``chat.completion``."""
 
     def __init__(self) -> None:
+        #: the reply's tool calls, in order
+        self.calls: list[ToolCallEvent] = []
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self.search_results: list[SearchResult] = []
@@ -187,12 +217,14 @@ class CompletionAccumulator:
         """The reasoning text so far."""
         return "".join(self._reasoning)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: ReplyEvent) -> None:
         """Take one stream event (events that carry no text are ignored)."""
         if isinstance(event, AnswerDelta):
             self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
+        elif isinstance(event, ToolCallEvent):
+            self.calls.append(event)
         elif isinstance(event, SearchResults):
             for result in event.results:
                 if result.url not in self._urls:
@@ -219,14 +251,24 @@ class CompletionAccumulator:
         finish_reason: str,
         usage: Usage | None,
         reasoning: ReasoningOutput = "field",
+        legacy_functions: bool = False,
     ) -> dict[str, Any]:
-        """The OpenAI ``chat.completion`` object for everything added so far."""
+        """The OpenAI ``chat.completion`` object for everything added so far (calls as
+        ``tool_calls``, or as the legacy ``function_call``)."""
         content = self.content(reasoning)
         thought = self.reasoning
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         message["annotations"] = _citations(content, self.search_results)
         if thought and reasoning == "field":
             message["reasoning_content"] = thought
+        if self.calls:
+            if not content:
+                message["content"] = None
+            if legacy_functions:
+                call = self.calls[0]
+                message["function_call"] = {"name": call.name, "arguments": call.arguments}
+            else:
+                message["tool_calls"] = [_tool_call(call) for call in self.calls]
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -243,6 +285,14 @@ class CompletionAccumulator:
             "usage": openai_usage(usage if usage is not None else Usage()),
             "system_fingerprint": None,
         }
+
+
+def _tool_call(call: ToolCallEvent) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 def _citations(content: str, results: list[SearchResult]) -> list[dict[str, Any]]:

@@ -257,6 +257,47 @@ def parse_tools(value: object) -> tuple[dict[str, object], ...]:
     return tuple(value)
 
 
+def parse_functions(value: object) -> tuple[dict[str, object], ...]:
+    """The legacy ``functions`` list (each item what ``tools[i].function`` holds)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise type_error("functions", "an array", value)
+    if not value:
+        raise empty_array("functions")
+    for i, function in enumerate(value):
+        path = f"functions[{i}]"
+        if not isinstance(function, dict):
+            raise type_error(path, "an object", function)
+        _function_name(function.get("name"), f"{path}.name")
+        opt_str(function, "description", f"{path}.")
+        opt_object(function, "parameters", f"{path}.")
+    return tuple(value)
+
+
+def parse_function_call(
+    value: object, functions: tuple[dict[str, object], ...]
+) -> str | dict[str, object] | None:
+    """The legacy ``function_call`` (``none``, ``auto`` or ``{"name": ...}``) as a tool choice."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in ("none", "auto"):
+            raise invalid_value("function_call", value, ("none", "auto"))
+        return value
+    if not isinstance(value, dict):
+        raise type_error("function_call", "a string or an object", value)
+    name = required_str(value, "name", "function_call.")
+    if not any(f.get("name") == name for f in functions):
+        raise InvalidRequest(
+            f"Invalid value for 'function_call': no function named '{name}' is defined in "
+            "'functions'.",
+            param="function_call",
+            code="invalid_value",
+        )
+    return {"type": "function", "function": {"name": name}}
+
+
 def parse_tool_choice(
     value: object, tools: tuple[dict[str, object], ...]
 ) -> str | dict[str, object] | None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qwen_proxy.messages import ChatMessage, CompletionRequest
+from qwen_proxy.messages import (
+    ChatMessage,
+    CompletionRequest,
+    ResponseFormat,
+    ToolDefinition,
+)
+from qwen_proxy.tools import parse_tool_choice
 
 #: ``reasoning_effort`` values that turn thinking on (lower ones turn it off)
 _THINKING_EFFORTS = ("medium", "high", "xhigh")
@@ -27,6 +34,10 @@ class OpenAIChatRequest:
     user: str | None = None
     tools: tuple[dict[str, object], ...] = ()
     tool_choice: str | dict[str, object] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, object] | None = None
+    #: the tools came as the legacy ``functions`` (answered with ``function_call``)
+    legacy_functions: bool = False
     reasoning_effort: str | None = None
     enable_thinking: bool | None = None
     web_search: bool = False
@@ -51,4 +62,20 @@ class OpenAIChatRequest:
             messages=self.messages,
             thinking=self.thinking,
             web_search=self.web_search,
+            tools=tuple(_definition(tool) for tool in self.tools),
+            tool_choice=parse_tool_choice(self.tool_choice),
+            # a legacy function_call carries one call
+            parallel_tool_calls=self.parallel_tool_calls is not False and not self.legacy_functions,
+            response_format=ResponseFormat.from_openai(self.response_format),
         )
+
+
+def _definition(tool: Mapping[str, object]) -> ToolDefinition:
+    function = tool.get("function", tool)
+    assert isinstance(function, Mapping)  # validated
+    parameters = function.get("parameters")
+    return ToolDefinition(
+        name=str(function["name"]),
+        description=str(function.get("description") or ""),
+        parameters=parameters if isinstance(parameters, Mapping) else {},
+    )

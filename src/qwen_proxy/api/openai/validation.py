@@ -6,7 +6,9 @@ and use OpenAI's wording and codes, so clients and their users see familiar mess
 
 Decisions where OpenAI's behaviour does not fit a gateway:
 - unknown top-level fields are accepted and dropped (clients send many vendor extensions);
-- the legacy ``function`` role is rejected: ``tool`` messages with ``tool_call_id`` replace it;
+- the legacy ``functions``/``function_call`` parameters are served as ``tools``/``tool_choice``
+  (and answered with ``function_call``), but the legacy ``function`` role is rejected: ``tool``
+  messages with ``tool_call_id`` replace it;
 - ``input_audio`` content parts are rejected as unsupported (upstream has no slot);
 - sampling parameters the upstream cannot apply are accepted and listed in ``ignored_params``;
 - empty strings in ``stop`` are dropped (they would match everywhere);
@@ -33,7 +35,13 @@ from qwen_proxy.api.fields import (
     required_str,
     type_error,
 )
-from qwen_proxy.api.openai.message_validation import parse_messages, parse_tool_choice, parse_tools
+from qwen_proxy.api.openai.message_validation import (
+    parse_function_call,
+    parse_functions,
+    parse_messages,
+    parse_tool_choice,
+    parse_tools,
+)
 from qwen_proxy.api.openai.request import OpenAIChatRequest
 from qwen_proxy.api.requests import check_json_content_type
 from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
@@ -56,9 +64,7 @@ _NOT_APPLICABLE = (
     "frequency_penalty",
     "logit_bias",
     "logprobs",
-    "parallel_tool_calls",
     "presence_penalty",
-    "response_format",
     "seed",
     "service_tier",
     "temperature",
@@ -70,9 +76,7 @@ _NO_OP_VALUES: dict[str, tuple[object, ...]] = {
     "frequency_penalty": (0,),
     "logit_bias": ({},),
     "logprobs": (False,),
-    "parallel_tool_calls": (True, False),
     "presence_penalty": (0,),
-    "response_format": ({"type": "text"},),
     "service_tier": ("auto", "default"),
 }
 # OpenAI parameters without an OpenAIChatRequest field; kept in ``extra`` for later stages
@@ -83,10 +87,8 @@ _EXTRA_PARAMS = (
     "logprobs",
     "metadata",
     "modalities",
-    "parallel_tool_calls",
     "prediction",
     "presence_penalty",
-    "response_format",
     "seed",
     "service_tier",
     "store",
@@ -149,7 +151,7 @@ def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
     opt_int(data, "seed")
     opt_bool(data, "logprobs")
     opt_int(data, "top_logprobs", 0, 20)
-    opt_bool(data, "parallel_tool_calls")
+    parallel_tool_calls = opt_bool(data, "parallel_tool_calls")
     opt_bool(data, "store")
     opt_str(data, "service_tier")
     opt_object(data, "metadata")
@@ -157,7 +159,7 @@ def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
     opt_object(data, "audio")
     opt_object(data, "logit_bias")
     _check_modalities(data.get("modalities"))
-    _check_response_format(data.get("response_format"))
+    response_format = _response_format(data.get("response_format"))
 
     reasoning_effort = opt_str(data, "reasoning_effort")
     if reasoning_effort is not None and reasoning_effort not in _REASONING_EFFORTS:
@@ -165,6 +167,22 @@ def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
 
     tools = parse_tools(data.get("tools"))
     tool_choice = parse_tool_choice(data.get("tool_choice"), tools)
+    legacy = parse_functions(data.get("functions"))
+    if legacy and tools:
+        raise InvalidRequest(
+            "Send either 'tools' or the legacy 'functions', not both.",
+            param="functions",
+            code="invalid_value",
+        )
+    if legacy:
+        tools = tuple({"type": "function", "function": f} for f in legacy)
+        tool_choice = parse_function_call(data.get("function_call"), legacy)
+    elif data.get("function_call") is not None:
+        raise InvalidRequest(
+            "Invalid value for 'function_call': it is only allowed when 'functions' are specified.",
+            param="function_call",
+            code="invalid_value",
+        )
 
     return OpenAIChatRequest(
         model=model,
@@ -179,6 +197,9 @@ def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
         user=opt_str(data, "user"),
         tools=tools,
         tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
+        response_format=response_format,
+        legacy_functions=bool(legacy),
         reasoning_effort=reasoning_effort,
         enable_thinking=opt_bool(data, "enable_thinking"),
         web_search=opt_object(data, "web_search_options") is not None,
@@ -193,14 +214,6 @@ def _chat_request(data: dict[str, object]) -> OpenAIChatRequest:
 
 def check_supported(request: OpenAIChatRequest) -> None:
     """Refuse, clearly, a valid request the gateway cannot serve yet (never drop it silently)."""
-    needs_tools = bool(request.tools) and request.tool_choice != "none"
-    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.messages):
-        raise InvalidRequest(
-            "Tool calling is not supported by this gateway yet; send the request without "
-            "'tools' (or with tool_choice 'none') and without tool messages.",
-            param="tools",
-            code="tools_not_supported",
-        )
     if request.n != 1:
         raise InvalidRequest(
             "Only n=1 is supported: the upstream produces one answer per request.",
@@ -240,9 +253,9 @@ def _stop(value: object) -> tuple[str, ...]:
     return tuple(item for item in value if item)
 
 
-def _check_response_format(value: object) -> None:
+def _response_format(value: object) -> dict[str, object] | None:
     if value is None:
-        return
+        return None
     if not isinstance(value, dict):
         raise type_error("response_format", "an object", value)
     kind = value.get("type")
@@ -259,6 +272,9 @@ def _check_response_format(value: object) -> None:
         if not isinstance(schema, dict):
             raise type_error("response_format.json_schema", "an object", schema)
         required_str(schema, "name", "response_format.json_schema.")
+        opt_object(schema, "schema", "response_format.json_schema.")
+        opt_bool(schema, "strict", "response_format.json_schema.")
+    return value
 
 
 def _check_modalities(value: object) -> None:

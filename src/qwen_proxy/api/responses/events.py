@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from qwen_proxy.errors import GatewayError
-from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta, Usage
+from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta, Usage
+from qwen_proxy.service.events import ReplyEvent
 
 _dumps = orjson.dumps
 
@@ -94,7 +95,7 @@ class OutputBuilder:
     def __init__(self) -> None:
         self._items: list[tuple[str, list[str]]] = []
 
-    def add(self, event: Event) -> None:
+    def add(self, event: ReplyEvent) -> None:
         """Take one stream event (events that carry no text are ignored)."""
         if isinstance(event, AnswerDelta):
             self._append("message", event.text)
@@ -151,7 +152,7 @@ class ResponseStream:
             "response.in_progress", {"response": response}
         )
 
-    def events(self, batch: list[Event]) -> bytes:
+    def events(self, batch: list[ReplyEvent]) -> bytes:
         """The events for a batch's answer and reasoning text (b"" when it has none)."""
         parts: list[bytes] = []
         for event in batch:
