@@ -102,6 +102,11 @@ class Settings:
     account_min_interval: float = 0.0
     keep_alive: int = 75
     log_level: LogLevel = "info"
+    #: seconds between two passes deleting the upstream chats the gateway created and no live
+    #: conversation uses any more (0 turns the cleanup off)
+    cleanup_interval: float = 3600.0
+    #: seconds between two chat deletions on one account (the cleanup never hurries an account)
+    cleanup_pace: float = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -141,7 +146,14 @@ class Settings:
             )
         if self.max_body_bytes < 1024:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
-        for name in ("retries", "account_min_interval", "backoff_base", "backoff_max"):
+        for name in (
+            "retries",
+            "account_min_interval",
+            "backoff_base",
+            "backoff_max",
+            "cleanup_interval",
+            "cleanup_pace",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{variable(name)} must be 0 or more")
         for name in (

@@ -10,6 +10,7 @@ abandoned, which teaches the pool nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from qwen_proxy.accounts import Lease, Outcome
@@ -20,6 +21,8 @@ from qwen_proxy.messages import ChatMessage
 from qwen_proxy.qwen.errors import ContentFiltered, EmptyReply, StreamCut, UpstreamError
 from qwen_proxy.qwen.events import Event, Finished, StreamFailed, Usage
 from qwen_proxy.qwen.stream import QwenStreamParser
+from qwen_proxy.service.caller import count_reply_usage
+from qwen_proxy.service.metrics import REQUEST_DURATION, STREAMS_OPEN, count_upstream_failure
 from qwen_proxy.service.models import ResolvedModel
 from qwen_proxy.service.outcomes import outcome_for
 from qwen_proxy.service.upstream import ReplyStream
@@ -113,6 +116,7 @@ class Reply:
         "history",
         "lease",
         "model",
+        "started",
         "tenant",
         "turn",
     )
@@ -143,6 +147,9 @@ class Reply:
         self._finished = False
         self._failure: GatewayError | None = None
         self._released = False
+        #: when its completion started (time.monotonic), for the duration metric
+        self.started = time.monotonic()
+        STREAMS_OPEN.inc()
 
     @property
     def usage(self) -> Usage | None:
@@ -176,6 +183,7 @@ class Reply:
                     )
             return self._scan(batch)
         except UpstreamError as error:
+            count_upstream_failure(error)
             await self._close(outcome_for(error))
             raise
         except BaseException:
@@ -200,6 +208,9 @@ class Reply:
         if self._released:
             return
         self._released = True
+        STREAMS_OPEN.dec()
+        REQUEST_DURATION.labels(self.model.upstream.id).observe(time.monotonic() - self.started)
+        count_reply_usage(self.usage)
         try:
             self._stream.close()
         finally:
