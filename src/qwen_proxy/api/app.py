@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from qwen_proxy.api.admin import handle_admin
+from qwen_proxy.api.admin_keys import handle_admin_keys
+from qwen_proxy.api.clients import LOCAL_TENANT, ClientAuth
+from qwen_proxy.api.metrics import send_metrics
 from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
@@ -22,6 +25,7 @@ from qwen_proxy.api.responses import (
     send_internal_error,
     send_json,
 )
+from qwen_proxy.api.tracking import ADMIN_KEY, RESPONSE_STAMP, ResponseStamp, route_label
 from qwen_proxy.config import Settings
 from qwen_proxy.errors import (
     AuthenticationFailed,
@@ -31,12 +35,21 @@ from qwen_proxy.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from qwen_proxy.keys import Admission
+from qwen_proxy.logs import REQUEST_ID, accepted_request_id, new_request_id
+from qwen_proxy.service.admission import KeyRateLimited
+from qwen_proxy.service.caller import CALLER, Caller
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.gateway import Gateway
 
 log = logging.getLogger("qwen_proxy.api")
 
-#: the conversation namespace when client keys are off (one user, or one trusted host)
-LOCAL_TENANT = "local"
+__all__ = ["LOCAL_TENANT", "App", "create_app"]
+
+#: a face's completion route: what it needs, given the caller's tenant
+Face = Callable[[CompletionService, str, Scope, Receive, Send], Awaitable[None]]
+#: how a face renders an error before its response started
+RenderError = Callable[[Send, GatewayError], Awaitable[None]]
 
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 
@@ -52,7 +65,9 @@ class App:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
-        self._keys = [key.encode() for key in self.settings.api_keys]
+        self.clients = ClientAuth(
+            self.settings.api_keys, gateway.keys, gateway.tenant_of, gateway.book
+        )
         admin_key = self.settings.admin_key
         self._admin_key = admin_key.encode() if admin_key else None
 
@@ -62,23 +77,81 @@ class App:
         # the router above it (each suspended frame is ~200-400 B per open stream).
         kind = scope["type"]
         if kind == "http":
-            if scope["path"] in CHAT_PATHS:
-                return self._chat(scope, receive, send)
+            path = scope["path"]
+            request_id = accepted_request_id(header(scope, b"x-request-id")) or new_request_id()
+            # this runs in the request's own task: the id tags its log lines only
+            REQUEST_ID.set(request_id)
+            scope[RESPONSE_STAMP] = ResponseStamp(route_label(path), request_id)
+            if path in CHAT_PATHS:
+                return self.completion(scope, receive, send, complete)
             return self._http(scope, receive, send)
         if kind == "lifespan":
             return self._lifespan(receive, send)
         return _ignore()
 
-    def _chat(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    def completion(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        face: Face,
+        render_error: RenderError = send_error,
+    ) -> Awaitable[None]:
+        """Run a face's completion route for an authenticated caller, within its key's limits.
+
+        Every face's completion route goes through here; ``render_error`` draws the face's own
+        error shape (a refused key is ``KeyRateLimited``, a 429, whichever face renders it).
+        """
         try:
             _allow(scope["method"], "POST")
-            tenant = self._authenticate(scope)
+            caller = self._identify(scope)
         except GatewayError as error:
-            return send_error(send, error)
+            return render_error(send, error)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return send_internal_error(send)
-        return complete(self.gateway.service, tenant, scope, receive, send)
+        if caller is not self.clients.local:
+            CALLER.set(caller)
+        key = caller.key
+        if key is not None and key.limited:
+            # only a limited key's stream keeps this frame: it releases the key's slot
+            return self._limited(caller, scope, receive, send, face, render_error)
+        if key is not None and caller.book is not None:
+            caller.book.request(key.name)
+        return face(self.gateway.service, caller.tenant, scope, receive, send)
+
+    async def _limited(
+        self,
+        caller: Caller,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        face: Face,
+        render_error: RenderError,
+    ) -> None:
+        try:
+            admission = await self._admit(caller, scope)
+        except GatewayError as error:
+            await render_error(send, error)
+            return
+        try:
+            await face(self.gateway.service, caller.tenant, scope, receive, send)
+        finally:
+            await self.gateway.gate.release(caller, admission)
+
+    async def _admit(self, caller: Caller, scope: Scope) -> Admission:
+        """Count a limited key's request (its headers go on the response) or refuse it."""
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        try:
+            admission, headers = await self.gateway.gate.admit(caller)
+        except KeyRateLimited as refused:
+            stamp.add(refused.headers)
+            raise
+        stamp.add(headers)
+        key = caller.key
+        if key is not None and caller.book is not None:
+            caller.book.request(key.name)
+        return admission
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -122,12 +195,12 @@ class App:
     ) -> None:
         if path == "/v1/models" or path == "/models":
             _allow(method, "GET")
-            self._authenticate(scope)
+            await self._authenticate(scope)
             entries = await self.gateway.catalog.entries()
             await send_json(send, 200, {"object": "list", "data": entries})
         elif path.startswith(("/v1/models/", "/models/")):
             _allow(method, "GET")
-            self._authenticate(scope)
+            await self._authenticate(scope)
             model_id = path.split("/models/", 1)[1]
             for entry in await self.gateway.catalog.entries():
                 if entry["id"] == model_id:
@@ -139,7 +212,14 @@ class App:
             body = b""
             if method in ("POST", "PUT"):
                 body = await read_body(receive, scope, self.settings.max_body_bytes)
-            await handle_admin(self.gateway, method, path, body, send)
+            if path == "/admin/keys" or path.startswith("/admin/keys/"):
+                await handle_admin_keys(self.gateway, method, path, body, send)
+            else:
+                await handle_admin(self.gateway, method, path, body, send)
+        elif path == "/metrics":
+            _allow(method, "GET")
+            self._authenticate_admin(scope)
+            await send_metrics(self.gateway, send)
         elif path == "/health":
             await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -150,24 +230,27 @@ class App:
         else:
             raise NotFound(f"Unknown route: {method} {path}. See /v1/chat/completions.")
 
-    def _authenticate(self, scope: Scope) -> str:
-        """Check the client key (when keys are configured) and return the caller's tenant."""
-        if not self._keys:
-            return LOCAL_TENANT
-        value = header(scope, b"authorization") or ""
-        scheme, _, key = value.partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            raise AuthenticationFailed(
-                "Missing API key: send 'Authorization: Bearer <key>' with one of the "
-                "gateway's QWEN_PROXY_API_KEYS."
-            )
-        supplied = key.strip().encode()
-        if not any(hmac.compare_digest(supplied, known) for known in self._keys):
-            raise AuthenticationFailed("Incorrect API key provided.")
-        return self.gateway.tenant_of(supplied.decode())
+    def _identify(self, scope: Scope) -> Caller:
+        """The caller of a request (its key checked when keys are on), named on its response."""
+        caller = self.clients.identify(scope)
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        stamp.key = caller.label
+        return caller
+
+    async def _authenticate(self, scope: Scope) -> str:
+        """Check the client key (and its limits) on a route of no face; the caller's tenant."""
+        caller = self._identify(scope)
+        if caller.key is not None and caller.key.limited:
+            # a short route: its slot is free again at once, its count stays
+            await self.gateway.gate.release(caller, await self._admit(caller, scope))
+        elif caller.key is not None and caller.book is not None:
+            caller.book.request(caller.key.name)
+        return caller.tenant
 
     def _authenticate_admin(self, scope: Scope) -> None:
         """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        stamp.key = ADMIN_KEY
         if self._admin_key is None:
             raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
         scheme, _, key = (header(scope, b"authorization") or "").partition(" ")
