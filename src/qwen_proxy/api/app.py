@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from qwen_proxy.api.admin import handle_admin
 from qwen_proxy.api.admin_keys import handle_admin_keys
 from qwen_proxy.api.clients import LOCAL_TENANT, ClientAuth
-from qwen_proxy.api.metrics import send_metrics
+from qwen_proxy.api.metrics import process_exiting, send_metrics
 from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
@@ -166,6 +166,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gateway.stop()
+                process_exiting()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from qwen_proxy.api.responses import Send
 from qwen_proxy.service.gateway import Gateway
@@ -44,3 +44,9 @@ async def send_metrics(gateway: Gateway, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def process_exiting() -> None:
+    """A worker stops: its live gauges (streams open) no longer count in the sum."""
+    if os.environ.get(MULTIPROC_DIR):
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
