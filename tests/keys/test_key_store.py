@@ -25,7 +25,7 @@ async def test_a_new_key_is_stored_as_its_digest_in_an_owner_only_file(tmp_path:
     assert secret not in text
     assert key.digest in text
     assert stat.S_IMODE(os.stat(tmp_path / "keys.json").st_mode) == 0o600
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".keys.")]
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".keys.")]
 
 
 async def test_the_registry_finds_a_key_by_its_secret_and_follows_revocation(
