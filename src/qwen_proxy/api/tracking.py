@@ -53,20 +53,25 @@ def route_label(path: str) -> str:
 
 
 class ResponseStamp:
-    """One request's response headers and labels (the server calls ``started`` once)."""
+    """One request's response headers and labels (the server calls ``started`` once).
 
-    __slots__ = ("headers", "key", "route")
+    Small on purpose: an open stream keeps its stamp (in its scope) until it ends, so the
+    header list is built only when the response starts, from the id the log context holds too.
+    """
+
+    __slots__ = ("extra", "key", "request_id", "route")
 
     def __init__(self, route: str, request_id: str) -> None:
         self.route = route
         self.key = NO_KEY
-        self.headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        self.request_id = request_id
+        self.extra: tuple[tuple[bytes, bytes], ...] = ()
 
     def add(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
         """Put more headers on the response (before it starts)."""
-        self.headers.extend(headers)
+        self.extra = (*self.extra, *headers)
 
     def started(self, status: int) -> list[tuple[bytes, bytes]]:
         """The response starts with ``status``: count it; the headers to add."""
         REQUESTS.labels(self.route, str(status), self.key).inc()
-        return self.headers
+        return [(b"x-request-id", self.request_id.encode()), *self.extra]
