@@ -126,6 +126,11 @@ class Settings:
     anthropic_model_map: str = DEFAULT_ANTHROPIC_MODEL_MAP
     #: seconds of silence after which an Anthropic stream sends a ``ping`` event
     ping_interval: float = 10.0
+    #: seconds between two passes deleting the upstream chats the gateway created and no live
+    #: conversation uses any more (0 turns the cleanup off)
+    cleanup_interval: float = 3600.0
+    #: seconds between two chat deletions on one account (the cleanup never hurries an account)
+    cleanup_pace: float = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -169,7 +174,14 @@ class Settings:
             raise SettingsError("QWEN_PROXY_MAX_UPSTREAM_BODY must be at least 16384")
         if self.oss_url is not None and not self.oss_url.startswith(("http://", "https://")):
             raise SettingsError("QWEN_PROXY_OSS_URL must start with http:// or https://")
-        for name in ("retries", "account_min_interval", "backoff_base", "backoff_max"):
+        for name in (
+            "retries",
+            "account_min_interval",
+            "backoff_base",
+            "backoff_max",
+            "cleanup_interval",
+            "cleanup_pace",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{variable(name)} must be 0 or more")
         for name in (

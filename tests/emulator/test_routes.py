@@ -143,3 +143,22 @@ def test_requests_are_recorded_with_credentials_redacted(
     emulator.set_knobs(record=False)
     qwen.turn(chat_id, "hi")
     assert emulator.requests() == []
+
+
+def test_every_delete_call_is_recorded_even_with_recording_off(
+    qwen: Qwen, emulator: EmulatorHandle
+) -> None:
+    emulator.set_knobs(record=False)
+    kept, gone = qwen.new_chat(), qwen.new_chat()
+    assert qwen.http.delete(f"/api/v2/chats/{gone}", headers=qwen.auth()).json()["success"]
+    missing = qwen.http.delete("/api/v2/chats/no-such-chat", headers=qwen.auth()).json()
+    assert missing["success"] is False
+    assert [c["id"] for c in emulator.chats()] == [kept]
+    qwen.http.delete("/api/v2/chats/", headers=qwen.auth())
+    email = emulator.accounts[0].email
+    assert emulator.deletions() == [
+        {"account": email, "chat_id": gone, "deleted": 1},
+        {"account": email, "chat_id": "no-such-chat", "deleted": 0},
+        {"account": email, "chat_id": None, "deleted": 1},
+    ]
+    assert emulator.chats() == []

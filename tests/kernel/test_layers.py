@@ -22,7 +22,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"api"}),
     frozenset({"service"}),
     frozenset({"tools", "uploads"}),
-    frozenset({"conversations", "accounts"}),
+    # keys: named client keys, their limits and usage (stores, like the two beside it)
+    frozenset({"conversations", "accounts", "keys"}),
     # the upstream client drives the transport; both use the pure protocol modules below them
     frozenset({"qwen.client"}),
     frozenset({"qwen.transport"}),
@@ -30,7 +31,12 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"config", "errors", "messages", "logs", "redis_client", "__init__"}),
 )
 #: peers in one layer that must still not import each other
-SEPARATE = (("conversations", "accounts"), ("tools", "uploads"))
+SEPARATE = (
+    ("conversations", "accounts"),
+    ("conversations", "keys"),
+    ("accounts", "keys"),
+    ("tools", "uploads"),
+)
 #: the emulator stands alone: it imports only itself and the kernel
 EMULATOR_MAY_IMPORT = frozenset({"emulator", "config", "errors"})
 

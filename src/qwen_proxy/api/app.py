@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qwen_proxy.api.admin import handle_admin
+from qwen_proxy.api.admin_keys import handle_admin_keys
 from qwen_proxy.api.anthropic.errors import send_anthropic_error, send_anthropic_internal_error
 from qwen_proxy.api.anthropic.messages import count_tokens, create_message
 from qwen_proxy.api.anthropic.models import ModelMap, anthropic_model_entries, anthropic_model_list
+from qwen_proxy.api.clients import LOCAL_TENANT, ClientAuth
 from qwen_proxy.api.http import (
     Message,
     Receive,
@@ -24,10 +26,12 @@ from qwen_proxy.api.http import (
     send_internal_error,
     send_json,
 )
+from qwen_proxy.api.metrics import process_exiting, send_metrics
 from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.openai.images import IMAGE_PATHS, images
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses.handler import create_response
+from qwen_proxy.api.tracking import ADMIN_KEY, RESPONSE_STAMP, ResponseStamp, route_label
 from qwen_proxy.config import Settings
 from qwen_proxy.errors import (
     AuthenticationFailed,
@@ -37,12 +41,23 @@ from qwen_proxy.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from qwen_proxy.keys import Admission
+from qwen_proxy.logs import REQUEST_ID, accepted_request_id, new_request_id
+from qwen_proxy.service.admission import KeyRateLimited
+from qwen_proxy.service.caller import CALLER, Caller
+from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.gateway import Gateway
 
 log = logging.getLogger("qwen_proxy.api")
 
-#: the conversation namespace when client keys are off (one user, or one trusted host)
-LOCAL_TENANT = "local"
+__all__ = ["LOCAL_TENANT", "App", "create_app"]
+
+#: a face's completion route: what it needs, given the caller's tenant
+Face = Callable[[CompletionService, str, Scope, Receive, Send], Awaitable[None]]
+#: how a face renders an error before its response started
+RenderError = Callable[[Send, GatewayError], Awaitable[None]]
+#: how a face renders an unexpected failure before its response started
+RenderInternal = Callable[[Send], Awaitable[None]]
 
 CHAT_PATHS = frozenset(("/v1/chat/completions", "/chat/completions"))
 MESSAGES_PATH = "/v1/messages"
@@ -64,7 +79,9 @@ class App:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
-        self._keys = [key.encode() for key in self.settings.api_keys]
+        self.clients = ClientAuth(
+            self.settings.api_keys, gateway.keys, gateway.tenant_of, gateway.book
+        )
         admin_key = self.settings.admin_key
         self._admin_key = admin_key.encode() if admin_key else None
         self.models = ModelMap(self.settings.anthropic_models)
@@ -76,55 +93,106 @@ class App:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            request_id = accepted_request_id(header(scope, b"x-request-id")) or new_request_id()
+            # this runs in the request's own task: the id tags its log lines only
+            REQUEST_ID.set(request_id)
+            scope[RESPONSE_STAMP] = ResponseStamp(route_label(path), request_id)
             if path in CHAT_PATHS:
-                return self._chat(scope, receive, send)
+                return self.completion(scope, receive, send, complete)
             if path in ANTHROPIC_PATHS:
-                return self._messages(scope, receive, send)
+                return self.completion(
+                    scope,
+                    receive,
+                    send,
+                    self._anthropic,
+                    send_anthropic_error,
+                    send_anthropic_internal_error,
+                )
             if path in RESPONSES_PATHS:
-                return self._responses(scope, receive, send)
+                return self.completion(scope, receive, send, self._responses)
             return self._http(scope, receive, send)
         if kind == "lifespan":
             return self._lifespan(receive, send)
         return _ignore()
 
-    def _chat(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        try:
-            _allow(scope["method"], "POST")
-            tenant = self._authenticate(scope)
-        except GatewayError as error:
-            return send_error(send, error)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            return send_internal_error(send)
-        return complete(self.gateway.service, tenant, scope, receive, send)
+    def completion(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        face: Face,
+        render_error: RenderError = send_error,
+        render_internal: RenderInternal = send_internal_error,
+    ) -> Awaitable[None]:
+        """Run a face's completion route for an authenticated caller, within its key's limits.
 
-    def _responses(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The Responses face (OpenAI's error shape and client key, as on the chat face)."""
+        Every face's completion route goes through here; ``render_error`` draws the face's own
+        error shape (a refused key is ``KeyRateLimited``, a 429, whichever face renders it).
+        """
         try:
             _allow(scope["method"], "POST")
-            tenant = self._authenticate(scope)
-            service, records = self.gateway.service, self.gateway.responses
+            caller = self._identify(scope)
         except GatewayError as error:
-            return send_error(send, error)
+            return render_error(send, error)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            return send_internal_error(send)
-        return create_response(service, records, tenant, scope, receive, send)
+            return render_internal(send)
+        if caller is not self.clients.local:
+            CALLER.set(caller)
+        key = caller.key
+        if key is not None and key.limited:
+            # only a limited key's stream keeps this frame: it releases the key's slot
+            return self._limited(caller, scope, receive, send, face, render_error)
+        if key is not None and caller.book is not None:
+            caller.book.request(key.name)
+        return face(self.gateway.service, caller.tenant, scope, receive, send)
 
-    def _messages(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The Anthropic face: its own error shape, and ``x-api-key`` accepted for the key."""
-        try:
-            _allow(scope["method"], "POST")
-            tenant = self._authenticate(scope, x_api_key=True)
-            service = self.gateway.service
-        except GatewayError as error:
-            return send_anthropic_error(send, error)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            return send_anthropic_internal_error(send)
+    def _anthropic(
+        self, service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        """The Anthropic face: a message, or a token count."""
         if scope["path"] == COUNT_TOKENS_PATH:
             return count_tokens(service, self.models, scope, receive, send)
         return create_message(service, self.models, tenant, scope, receive, send)
+
+    def _responses(
+        self, service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        """The Responses face, with the gateway's stored responses."""
+        return create_response(service, self.gateway.responses, tenant, scope, receive, send)
+
+    async def _limited(
+        self,
+        caller: Caller,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        face: Face,
+        render_error: RenderError,
+    ) -> None:
+        try:
+            admission = await self._admit(caller, scope)
+        except GatewayError as error:
+            await render_error(send, error)
+            return
+        try:
+            await face(self.gateway.service, caller.tenant, scope, receive, send)
+        finally:
+            await self.gateway.gate.release(caller, admission)
+
+    async def _admit(self, caller: Caller, scope: Scope) -> Admission:
+        """Count a limited key's request (its headers go on the response) or refuse it."""
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        try:
+            admission, headers = await self.gateway.gate.admit(caller)
+        except KeyRateLimited as refused:
+            stamp.add(refused.headers)
+            raise
+        stamp.add(headers)
+        key = caller.key
+        if key is not None and caller.book is not None:
+            caller.book.request(key.name)
+        return admission
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -139,6 +207,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gateway.stop()
+                process_exiting()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -175,7 +244,7 @@ class App:
     ) -> None:
         if path == "/v1/models" or path == "/models":
             _allow(method, "GET")
-            self._authenticate(scope, x_api_key=anthropic)
+            await self._authenticate(scope)
             if anthropic:
                 entries = await self._anthropic_models()
                 await send_json(send, 200, anthropic_model_list(entries))
@@ -184,7 +253,7 @@ class App:
             await send_json(send, 200, {"object": "list", "data": entries})
         elif path.startswith(("/v1/models/", "/models/")):
             _allow(method, "GET")
-            self._authenticate(scope, x_api_key=anthropic)
+            await self._authenticate(scope)
             model_id = path.split("/models/", 1)[1]
             if anthropic:
                 entries = await self._anthropic_models()
@@ -197,14 +266,21 @@ class App:
             raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
         elif path in IMAGE_PATHS:
             _allow(method, "POST")
-            self._authenticate(scope)
+            await self._authenticate(scope)
             await images(self.gateway.images, path, scope, receive, send)
         elif path == "/admin" or path.startswith("/admin/"):
             self._authenticate_admin(scope)
             body = b""
             if method in ("POST", "PUT"):
                 body = await read_body(receive, scope, self.settings.max_body_bytes)
-            await handle_admin(self.gateway, method, path, body, send)
+            if path == "/admin/keys" or path.startswith("/admin/keys/"):
+                await handle_admin_keys(self.gateway, method, path, body, send)
+            else:
+                await handle_admin(self.gateway, method, path, body, send)
+        elif path == "/metrics":
+            _allow(method, "GET")
+            self._authenticate_admin(scope)
+            await send_metrics(self.gateway, send)
         elif path == "/health":
             await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -219,28 +295,27 @@ class App:
         """The model list for Anthropic clients: mapped Claude names first."""
         return anthropic_model_entries(await self.gateway.catalog.models(), self.models)
 
-    def _authenticate(self, scope: Scope, *, x_api_key: bool = False) -> str:
-        """Check the client key (when keys are configured) and return the caller's tenant;
-        ``x_api_key``: Anthropic clients may send the key in that header instead."""
-        if not self._keys:
-            return LOCAL_TENANT
-        value = header(scope, b"authorization") or ""
-        scheme, _, key = value.partition(" ")
-        if x_api_key and not key:
-            scheme, key = "bearer", header(scope, b"x-api-key") or ""
-        if scheme.lower() != "bearer" or not key:
-            where = "'x-api-key: <key>' or " if x_api_key else ""
-            raise AuthenticationFailed(
-                f"Missing API key: send {where}'Authorization: Bearer <key>' with one of the "
-                "gateway's QWEN_PROXY_API_KEYS."
-            )
-        supplied = key.strip().encode()
-        if not any(hmac.compare_digest(supplied, known) for known in self._keys):
-            raise AuthenticationFailed("Incorrect API key provided.")
-        return self.gateway.tenant_of(supplied.decode())
+    def _identify(self, scope: Scope) -> Caller:
+        """The caller of a request (its key checked when keys are on), named on its response."""
+        caller = self.clients.identify(scope)
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        stamp.key = caller.label
+        return caller
+
+    async def _authenticate(self, scope: Scope) -> str:
+        """Check the client key (and its limits) on a route of no face; the caller's tenant."""
+        caller = self._identify(scope)
+        if caller.key is not None and caller.key.limited:
+            # a short route: its slot is free again at once, its count stays
+            await self.gateway.gate.release(caller, await self._admit(caller, scope))
+        elif caller.key is not None and caller.book is not None:
+            caller.book.request(caller.key.name)
+        return caller.tenant
 
     def _authenticate_admin(self, scope: Scope) -> None:
         """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
+        stamp: ResponseStamp = scope[RESPONSE_STAMP]
+        stamp.key = ADMIN_KEY
         if self._admin_key is None:
             raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
         scheme, _, key = (header(scope, b"authorization") or "").partition(" ")

@@ -17,6 +17,7 @@ An OpenAI-compatible gateway to Qwen's web chat (chat.qwen.ai).
   qwen-proxy emulator   only the offline emulator of chat.qwen.ai (for tests and benchmarks)
   qwen-proxy accounts   add, list, remove, check Qwen accounts; import browser cookies
   qwen-proxy sessions   list, show or purge the conversations the gateway keeps
+  qwen-proxy keys       add, list or revoke named client keys with limits
 """
 
 
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = commands.add_parser("sessions", help="list, show or purge stored conversations")
     sessions_cli.add_arguments(sessions)
+
+    from qwen_proxy.cli import keys as keys_cli
+
+    keys = commands.add_parser("keys", help="add, list or revoke named client keys")
+    keys_cli.add_arguments(keys)
     return parser
 
 
@@ -140,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from qwen_proxy.cli import sessions as sessions_cli
 
             return sessions_cli.run(args)
+        if args.command == "keys":
+            from qwen_proxy.cli import keys as keys_cli
+
+            return keys_cli.run(args)
     except SettingsError as error:
         print(f"qwen-proxy: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     show = actions.add_parser("show", help="one chat's nodes as a tree of turns")
     show.add_argument("chat_id")
-    purge = actions.add_parser("purge", help="forget nodes (the Qwen chats themselves stay)")
+    purge = actions.add_parser(
+        "purge", help="forget nodes (with --upstream, also delete the chats no node uses)"
+    )
+    purge.add_argument(
+        "--upstream",
+        action="store_true",
+        help="then delete upstream the chats the gateway created that no remaining node uses "
+        "(paced per account; what fails stays for the gateway's next cleanup)",
+    )
     when = purge.add_mutually_exclusive_group(required=True)
     when.add_argument("--older-than", type=float, metavar="SECONDS", help="unused this long")
     when.add_argument("--expired", action="store_true", help="past the configured TTL")
@@ -60,9 +68,33 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         older = 0.0 if args.all else None if args.expired else args.older_than
         removed = await store.purge(older_than=older)
         print(f"forgot {removed} conversation node(s)")
+        if args.upstream:
+            age = settings.conversation_ttl if older is None else older
+            return await _delete_upstream(settings, store, age)
         return 0
     finally:
         await store.close()
+
+
+async def _delete_upstream(settings: Settings, store: ConversationStore, age: float) -> int:
+    """Delete the ledger's chats older than ``age`` that no node uses, with the stored accounts."""
+    from qwen_proxy.qwen.client import QwenClient
+    from qwen_proxy.service.cleanup import ChatCleanup
+    from qwen_proxy.service.gateway import configured_accounts
+
+    accounts = {credentials.name: credentials for credentials in configured_accounts(settings)}
+    client = QwenClient(settings)
+    try:
+        cleanup = ChatCleanup(store, client, lambda: accounts, pace=settings.cleanup_pace)
+        report = await cleanup.run(older_than=age)
+    finally:
+        await client.close()
+    print(
+        f"deleted {report.deleted} upstream chat(s); {report.failed} failed and "
+        f"{report.deferred} deferred (left for the gateway's next cleanup); "
+        f"{report.in_use} still in use"
+    )
+    return 0 if report.failed == 0 else 1
 
 
 def _age(now: float, then: float) -> str:

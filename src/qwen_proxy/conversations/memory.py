@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from qwen_proxy.conversations.ledger import LedgerEntry
 from qwen_proxy.conversations.store import DEFAULT_MAX_NODES, DEFAULT_TTL, Node, check_bounds
 
 
@@ -26,6 +27,8 @@ class MemoryStore:
         self._clock = clock
         # insertion order = use order: put and touch move a node to the end
         self._nodes: OrderedDict[str, Node] = OrderedDict()
+        self._chats: dict[str, LedgerEntry] = {}
+        self._cleanup_until = 0.0
 
     def _expired(self, node: Node, cutoff: float) -> bool:
         return node.last_used_at <= cutoff
@@ -82,6 +85,42 @@ class MemoryStore:
     async def count(self) -> int:
         """How many nodes are stored."""
         return len(self._nodes)
+
+    async def add_chat(self, chat_id: str, account: str, created_at: float) -> None:
+        """Note a chat the gateway created."""
+        self._chats[chat_id] = LedgerEntry(chat_id, account, created_at)
+
+    async def chats_created_before(
+        self, cutoff: float, *, offset: int = 0, limit: int = 500
+    ) -> builtins.list[LedgerEntry]:
+        """Chats created before ``cutoff``, oldest first."""
+        old = sorted(
+            (e for e in self._chats.values() if e.created_at < cutoff),
+            key=lambda e: (e.created_at, e.chat_id),
+        )
+        return old[offset : offset + limit]
+
+    async def chats_in_use(self, chat_ids: Sequence[str]) -> set[str]:
+        """Those of ``chat_ids`` a live node references."""
+        wanted = set(chat_ids)
+        cutoff = self._clock() - self.ttl
+        return {
+            n.chat_id
+            for n in self._nodes.values()
+            if n.chat_id in wanted and not self._expired(n, cutoff)
+        }
+
+    async def forget_chats(self, chat_ids: Sequence[str]) -> None:
+        """Drop chats from the ledger."""
+        for chat_id in chat_ids:
+            self._chats.pop(chat_id, None)
+
+    async def claim_cleanup(self, now: float, hold: float) -> bool:
+        """One process holds this store: it may clean up unless a claim still holds."""
+        if now < self._cleanup_until:
+            return False
+        self._cleanup_until = now + hold
+        return True
 
     async def ping(self) -> bool:
         """Always True: the dict is right here."""

@@ -6,7 +6,9 @@ Layout under ``prefix`` (default ``qwen-proxy:``):
   first), expiring ``ttl`` seconds after the node was last used (``put`` and ``touch`` reset
   the expiry);
 - ``<prefix>used``: a sorted set of node keys scored by ``last_used_at``, the recency index
-  behind LRU eviction, ``list``, ``count`` and ``purge``.
+  behind LRU eviction, ``list``, ``count`` and ``purge``;
+- ``<prefix>chats`` (chat ids scored by creation time) and ``<prefix>chat-accounts`` (chat id
+  -> account): the ledger of chats the gateway created, for the cleanup.
 
 Every write is one Lua script or one MULTI/EXEC, so the value and the index never disagree,
 whichever gateway wrote last. A lookup is one MGET: 7.2k/s on one connection against 4.3k/s
@@ -34,6 +36,7 @@ import redis.asyncio as aioredis
 
 from qwen_proxy import redis_client
 from qwen_proxy.config import DEFAULT_REDIS_PREFIX
+from qwen_proxy.conversations.ledger import LedgerEntry
 from qwen_proxy.conversations.store import (
     DEFAULT_MAX_NODES,
     DEFAULT_TTL,
@@ -146,6 +149,9 @@ class RedisStore:
         self._clock = clock
         self._node_prefix = f"{prefix}node:"
         self._used = f"{prefix}used"
+        self._chats = f"{prefix}chats"
+        self._chat_accounts = f"{prefix}chat-accounts"
+        self._cleanup_claim = f"{prefix}cleanup-claim"
         self._client, self._owns_client = redis_client.connect(
             url_or_client, connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
@@ -275,6 +281,97 @@ class RedisStore:
     async def count(self) -> int:
         """How many nodes are stored (expired ones not yet purged included)."""
         return int(await self._call(lambda: self._client.zcard(self._used)))
+
+    async def add_chat(self, chat_id: str, account: str, created_at: float) -> None:
+        """Note a chat the gateway created (index and account in one transaction)."""
+
+        async def write() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zadd(self._chats, {chat_id: created_at})
+            pipe.hset(self._chat_accounts, chat_id, account)
+            await pipe.execute()
+
+        await self._call(write)
+
+    async def chats_created_before(
+        self, cutoff: float, *, offset: int = 0, limit: int = 500
+    ) -> builtins.list[LedgerEntry]:
+        """Chats created before ``cutoff``, oldest first."""
+
+        async def read() -> builtins.list[LedgerEntry]:
+            found = cast(
+                "builtins.list[tuple[bytes, float]]",
+                await self._client.zrangebyscore(
+                    self._chats, "-inf", f"({cutoff!r}", start=offset, num=limit, withscores=True
+                ),
+            )
+            if not found:
+                return []
+            ids = [member.decode() for member, _ in found]
+            accounts = cast(
+                "builtins.list[bytes | None]", await self._client.hmget(self._chat_accounts, ids)
+            )
+            return [
+                LedgerEntry(chat_id, (account or b"").decode(), float(score))
+                for chat_id, (_, score), account in zip(ids, found, accounts, strict=True)
+            ]
+
+        return await self._call(read)
+
+    async def chats_in_use(self, chat_ids: Sequence[str]) -> set[str]:
+        """Those of ``chat_ids`` a live node references: a walk over the live part of the
+        index (nodes carry no chat index here), run by the cleanup, off the request path."""
+        wanted = set(chat_ids)
+        found: set[str] = set()
+        cutoff = repr(self._clock() - self.ttl)
+        start, page = 0, 1000
+
+        async def read(offset: int) -> tuple[builtins.list[str], builtins.list[bytes | None]]:
+            members = cast(
+                "builtins.list[bytes]",
+                await self._client.zrangebyscore(
+                    self._used, f"({cutoff}", "+inf", start=offset, num=page
+                ),
+            )
+            keys = [m.decode() for m in members]
+            if not keys:
+                return keys, []
+            values = await self._client.mget([self._node_prefix + k for k in keys])
+            return keys, cast("builtins.list[bytes | None]", values)
+
+        while wanted - found:
+            keys, values = await self._call(partial(read, start))
+            for key, raw in zip(keys, values, strict=True):
+                if raw is not None:
+                    chat_id = _decode(key, raw).chat_id
+                    if chat_id in wanted:
+                        found.add(chat_id)
+            if len(keys) < page:
+                break
+            start += page
+        return found
+
+    async def forget_chats(self, chat_ids: Sequence[str]) -> None:
+        """Drop chats from the ledger."""
+        if not chat_ids:
+            return
+
+        async def write() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zrem(self._chats, *chat_ids)
+            pipe.hdel(self._chat_accounts, *chat_ids)
+            await pipe.execute()
+
+        await self._call(write)
+
+    async def claim_cleanup(self, now: float, hold: float) -> bool:
+        """SET NX with an expiry: one instance of all sharing this Redis cleans up per hold."""
+        taken = await self._call(
+            lambda: self._client.set(
+                self._cleanup_claim, repr(now), nx=True, px=max(1, int(hold * 1000))
+            )
+        )
+        return bool(taken)
 
     async def ping(self) -> bool:
         """True when Redis answers PING; False (never an error) when it does not."""

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from qwen_proxy.conversations.ledger import LedgerEntry
 from qwen_proxy.conversations.store import (
     DEFAULT_MAX_NODES,
     DEFAULT_TTL,
@@ -72,6 +73,17 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS nodes_last_used ON nodes (last_used_at)",
     "CREATE INDEX IF NOT EXISTS nodes_chat ON nodes (chat_id)",
+    # the ledger of chats the gateway created (the cleanup deletes them upstream)
+    """CREATE TABLE IF NOT EXISTS chats (
+        chat_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS chats_created ON chats (created_at)",
+    """CREATE TABLE IF NOT EXISTS cleanup_claim (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        until REAL NOT NULL
+    )""",
 )
 # SQLite builds before 3.32 allow 999 bound parameters per statement
 _MAX_PARAMS = 900
@@ -263,6 +275,68 @@ class SqliteStore:
         """How many nodes are stored."""
         row = await self._run(lambda: self._db.execute("SELECT count(*) FROM nodes").fetchone())
         return int(row[0])
+
+    async def add_chat(self, chat_id: str, account: str, created_at: float) -> None:
+        """Note a chat the gateway created."""
+        await self._run(
+            lambda: self._db.execute(
+                "INSERT OR REPLACE INTO chats (chat_id, account, created_at) VALUES (?, ?, ?)",
+                (chat_id, account, created_at),
+            )
+        )
+
+    async def chats_created_before(
+        self, cutoff: float, *, offset: int = 0, limit: int = 500
+    ) -> builtins.list[LedgerEntry]:
+        """Chats created before ``cutoff``, oldest first."""
+        rows = await self._run(
+            lambda: self._db.execute(
+                "SELECT chat_id, account, created_at FROM chats WHERE created_at < ? "
+                "ORDER BY created_at, chat_id LIMIT ? OFFSET ?",
+                (cutoff, limit, offset),
+            ).fetchall()
+        )
+        return [LedgerEntry(*row) for row in rows]
+
+    async def chats_in_use(self, chat_ids: Sequence[str]) -> set[str]:
+        """Those of ``chat_ids`` a live node references (through the chat index)."""
+
+        def query() -> set[str]:
+            cutoff = self._clock() - self.ttl
+            found: set[str] = set()
+            for start in range(0, len(chat_ids), _MAX_PARAMS):
+                chunk = chat_ids[start : start + _MAX_PARAMS]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    row[0]
+                    for row in self._db.execute(
+                        f"SELECT DISTINCT chat_id FROM nodes WHERE chat_id IN ({marks}) "
+                        "AND last_used_at > ?",
+                        (*chunk, cutoff),
+                    )
+                )
+            return found
+
+        return await self._run(query)
+
+    async def forget_chats(self, chat_ids: Sequence[str]) -> None:
+        """Drop chats from the ledger."""
+        await self._run(
+            lambda: self._db.executemany(
+                "DELETE FROM chats WHERE chat_id = ?", [(c,) for c in chat_ids]
+            )
+        )
+
+    async def claim_cleanup(self, now: float, hold: float) -> bool:
+        """One statement: the claim is taken only where none holds (workers share the file)."""
+        cursor = await self._run(
+            lambda: self._db.execute(
+                "INSERT INTO cleanup_claim (id, until) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET until = excluded.until WHERE until <= ?",
+                (now + hold, now),
+            )
+        )
+        return bool(cursor.rowcount == 1)
 
     async def ping(self) -> bool:
         """True when the file answers a trivial query."""

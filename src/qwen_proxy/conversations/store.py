@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from qwen_proxy.conversations.ledger import ChatLedger
+
 DEFAULT_TTL = 30 * 24 * 3600.0
 DEFAULT_MAX_NODES = 1_000_000
 
@@ -55,8 +57,9 @@ def node_values(node: Node, names: tuple[str, ...] = NODE_FIELDS) -> tuple[Any, 
     return tuple(getattr(node, name) for name in names)
 
 
-class ConversationStore(Protocol):
-    """Where nodes live. Implementations: ``MemoryStore``, ``SqliteStore``, ``RedisStore``."""
+class ConversationStore(ChatLedger, Protocol):
+    """Where nodes live (and the ledger of created chats). Implementations: ``MemoryStore``,
+    ``SqliteStore``, ``RedisStore``."""
 
     async def get_first(self, keys: Sequence[str]) -> Node | None:
         """The first of ``keys`` that is stored and not expired (callers pass longest first)."""

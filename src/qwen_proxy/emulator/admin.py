@@ -205,6 +205,11 @@ async def chats(request: web.Request) -> web.Response:
     return _ok([chat.detail() for chat in state.chats.of(account.user_id)])
 
 
+async def deletions(request: web.Request) -> web.Response:
+    """``GET deletions``: every delete call so far, oldest first (``chat_id`` null: delete-all)."""
+    return _ok([dataclasses.asdict(d) for d in request.app[STATE_KEY].deletions])
+
+
 async def knobs(request: web.Request) -> web.Response:
     """``GET knobs`` or ``POST knobs`` ``{ttfb?, event_delay?, ...}`` → the knobs now."""
     state = request.app[STATE_KEY]
@@ -224,6 +229,7 @@ async def reset(request: web.Request) -> web.Response:
     state.faults.clear()
     state.log.clear()
     state.chats.clear()
+    state.deletions.clear()
     state.expired_tokens.clear()
     state.images_made.clear()
     state.knobs = state.config.knobs()
@@ -259,6 +265,7 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/sessions", open_session)
     r.add_get(f"{PREFIX}/settings", account_settings)
     r.add_get(f"{PREFIX}/chats", chats)
+    r.add_get(f"{PREFIX}/deletions", deletions)
     r.add_get(f"{PREFIX}/knobs", knobs)
     r.add_post(f"{PREFIX}/knobs", knobs)
     r.add_post(f"{PREFIX}/reset", reset)

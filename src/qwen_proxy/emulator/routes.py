@@ -13,7 +13,7 @@ from qwen_proxy.emulator.completion import completions
 from qwen_proxy.emulator.config import Account
 from qwen_proxy.emulator.guard import account_route, fault_answer, guard
 from qwen_proxy.emulator.models import MODELS, find_model
-from qwen_proxy.emulator.state import STATE_KEY, EmulatorState
+from qwen_proxy.emulator.state import STATE_KEY, Deletion, EmulatorState
 from qwen_proxy.emulator.tree import Chat
 
 SIGNIN_FAILED = (
@@ -179,7 +179,9 @@ async def delete_chat(request: web.Request, account: Account) -> web.Response:
     """``DELETE /api/v2/chats/<id>``."""
     chat_id = request.match_info["chat_id"]
     state = request.app[STATE_KEY]
-    if not state.chats.delete(account.user_id, chat_id):
+    deleted = state.chats.delete(account.user_id, chat_id)
+    state.deletions.append(Deletion(account.email, chat_id, int(deleted)))
+    if not deleted:
         return bodies.app_error(state.new_id(), "Not_Found", "Chat not found")
     return success(state, {"status": True})
 
@@ -188,7 +190,8 @@ async def delete_chat(request: web.Request, account: Account) -> web.Response:
 async def delete_all(request: web.Request, account: Account) -> web.Response:
     """``DELETE /api/v2/chats/``: every chat of the caller."""
     state = request.app[STATE_KEY]
-    state.chats.delete_all(account.user_id)
+    gone = state.chats.delete_all(account.user_id)
+    state.deletions.append(Deletion(account.email, None, gone))
     return success(state, {"status": True})
 
 

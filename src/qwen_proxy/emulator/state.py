@@ -48,6 +48,16 @@ class StoredFile:
     parse_started: float | None = None
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """A delete call that reached a chat route: whose, which chat (None: all of them), and
+    whether a chat went."""
+
+    account: str
+    chat_id: str | None
+    deleted: int
+
+
 @dataclass
 class EmulatorState:
     """Everything the routes share; built once per app by ``from_config``."""
@@ -73,6 +83,8 @@ class EmulatorState:
     ids: random.Random = field(default_factory=random.Random)
     #: the record of each request being handled, by ``id(request)`` (to add the write sizes)
     recording: dict[int, RecordedRequest] = field(default_factory=dict)
+    #: every delete call, kept whether or not requests are recorded (tests of the cleanup)
+    deletions: list[Deletion] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> EmulatorState:

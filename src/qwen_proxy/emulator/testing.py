@@ -216,6 +216,11 @@ class EmulatorHandle:
         query = urllib.parse.urlencode({"account": email})
         return list(self._call("GET", f"/chats?{query}"))
 
+    def deletions(self) -> list[dict[str, Any]]:
+        """Every delete call so far: ``{account, chat_id, deleted}``; ``chat_id`` None is the
+        delete-all route."""
+        return list(self._call("GET", "/deletions"))
+
     def set_knobs(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs (ttfb, event_delay, delta_min, delta_max, answer_length, fragment,
         record); returns them all."""

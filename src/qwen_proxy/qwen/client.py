@@ -10,6 +10,7 @@ is the caller's job (``service.completion``), since only it knows whether its cl
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 import uuid
@@ -22,6 +23,7 @@ from qwen_proxy.config import Settings
 from qwen_proxy.qwen.browser import BrowserProfile
 from qwen_proxy.qwen.classify import classify_answer, json_payload
 from qwen_proxy.qwen.errors import (
+    ParentNotFound,
     UploadRejected,
     UpstreamError,
     UpstreamMalformed,
@@ -44,6 +46,8 @@ from qwen_proxy.qwen.stream import QwenStreamParser
 from qwen_proxy.qwen.transport.base import Transport, UpstreamResponse
 from qwen_proxy.qwen.transport.endpoint import Endpoint, parse_endpoint, request_head
 from qwen_proxy.qwen.transport.wire import WirePool
+
+log = logging.getLogger("qwen_proxy.upstream")
 
 JSON_ACCEPT = "application/json, text/plain, */*"
 #: the largest JSON answer read (the model list is the biggest, well under this)
@@ -179,6 +183,8 @@ class QwenClient:
         headers carry secrets) outlives it in a suspended frame of an open stream.
         """
         transport = self._transport
+        # the line carries the request id of the client request this call serves (logs.py)
+        log.debug("upstream %s %s", method, path)
         endpoint = self._endpoint(cred)
         headers = self._headers(cred, chat_id, accept)
         data = orjson.dumps(body) if body is not None else None
@@ -271,12 +277,20 @@ class QwenClient:
         return token
 
     async def delete_chat(self, cred: UpstreamCredential, chat_id: str) -> None:
-        """Delete one chat (best effort: 404 counts as deleted)."""
+        """Delete one chat; a chat already gone (404, or ``Not_Found``) counts as deleted.
+
+        Errors the upstream answers inside a 200 (an expired token, a firewall page) raise,
+        classified, so a failed deletion is never taken for a done one.
+        """
         status, content_type, raw = await self._call(
             "DELETE", f"/api/v2/chats/{quote(chat_id, safe='')}", cred
         )
-        if status not in (200, 204, 404):
-            raise classify_answer(status, content_type, raw)
+        if status in (204, 404) or (status == 200 and not raw.strip()):
+            return
+        try:
+            json_payload(status, content_type, raw)
+        except ParentNotFound:
+            return  # "Not_Found": the chat is gone already
 
     async def upload_grant(
         self, cred: UpstreamCredential, path: str, body: dict[str, Any]

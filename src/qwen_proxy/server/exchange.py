@@ -60,8 +60,8 @@ class Connection(Protocol):
         """Wait until the client took enough of what was written."""
         ...
 
-    def default_headers(self) -> list[tuple[bytes, bytes]]:
-        """Headers every response carries (Date, ...)."""
+    def response_headers(self, status: int) -> list[tuple[bytes, bytes]]:
+        """Headers a response with ``status`` carries besides the app's (Date, request id...)."""
         ...
 
     def response_complete(self, exchange: Exchange) -> None:
@@ -224,7 +224,7 @@ class Exchange:
         chunked = False
         close = not self.keep_alive
         app_said_connection = False
-        for name, value in (*self._conn.default_headers(), *message.get("headers", ())):
+        for name, value in (*self._conn.response_headers(status), *message.get("headers", ())):
             if _BAD_NAME.search(name) or _BAD_VALUE.search(value):
                 raise RuntimeError("invalid response header")
             lowered = name.lower()

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from qwen_proxy.api.tracking import RESPONSE_STAMP, ResponseStamp
 from qwen_proxy.server.exchange import Exchange, send_500, status_line
 
 log = logging.getLogger("uvicorn.error")
@@ -121,6 +122,16 @@ class GatewayHttpProtocol(asyncio.Protocol):
         """uvicorn's headers for every response (its Date, renewed each second)."""
         headers: list[tuple[bytes, bytes]] = self._server_state.default_headers
         return headers
+
+    def response_headers(self, status: int) -> list[tuple[bytes, bytes]]:
+        """uvicorn's headers, and those of the request's stamp (``api.tracking``), which
+        learns the status: the app's request id and counts reach every response this way."""
+        headers = self.default_headers()
+        scope = self._scope
+        stamp: ResponseStamp | None = scope.get(RESPONSE_STAMP) if scope is not None else None
+        if stamp is None:
+            return headers
+        return [*headers, *stamp.started(status)]
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 

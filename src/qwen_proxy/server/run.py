@@ -6,7 +6,9 @@ import errno
 import gc
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from qwen_proxy.api.app import App, create_app
+from qwen_proxy.api.metrics import MULTIPROC_DIR
 from qwen_proxy.config import Settings, StartupError
 from qwen_proxy.logs import configure_logging
 from qwen_proxy.server.protocol import GatewayHttpProtocol
@@ -24,7 +27,10 @@ log = logging.getLogger("qwen_proxy")
 
 def app_from_env() -> App:
     """uvicorn factory for worker processes: settings come from the environment."""
-    app = create_app(Settings.from_env())
+    settings = Settings.from_env()
+    # a spawned worker starts with logging unconfigured: its lines would lose their format
+    configure_logging(settings.log_level)
+    app = create_app(settings)
     _freeze_startup_objects()
     return app
 
@@ -102,6 +108,25 @@ def prepare_data_dir(path: Path) -> None:
         )
 
 
+def prepare_metrics_dir() -> tuple[str, bool]:
+    """The directory the workers' metrics go to, emptied; True when it is ours to remove.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when the operator set it (its old ``*.db`` files are deleted:
+    counts left by an earlier run would add up with this one's), else a new temporary one.
+    """
+    given = os.environ.get(MULTIPROC_DIR)
+    if not given:
+        return tempfile.mkdtemp(prefix="qwen-proxy-metrics-"), True
+    path = Path(given)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    except OSError as exc:
+        raise StartupError(f"cannot use {MULTIPROC_DIR}={given}: {exc.strerror or exc}") from None
+    return str(path), False
+
+
 def serve(settings: Settings, *, workers: int = 1, sock: socket.socket | None = None) -> int:
     """Run the gateway until interrupted (on ``sock`` when the caller bound it already)."""
     if workers < 1:
@@ -124,7 +149,14 @@ def serve(settings: Settings, *, workers: int = 1, sock: socket.socket | None = 
     )
     config = uvicorn_config(settings, workers=workers)
     if workers > 1:
-        uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+        # each worker writes its metrics to files there; the scraped worker sums them all
+        metrics_dir, ours = prepare_metrics_dir()
+        os.environ[MULTIPROC_DIR] = metrics_dir
+        try:
+            uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+        finally:
+            if ours:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
         _freeze_startup_objects()
         uvicorn.Server(config).run(sockets=[sock])

@@ -30,6 +30,8 @@ from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.qwen.files import UploadedFile, file_entry
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for, turn_body
+from qwen_proxy.service.caller import check_model
+from qwen_proxy.service.metrics import TIME_TO_FIRST_TOKEN, count_upstream_failure
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 from qwen_proxy.service.oversize import FILE_NAME, split_turn
 from qwen_proxy.service.plan import Plan
@@ -94,14 +96,19 @@ class CompletionService:
         attempts it takes and whatever the upstream sends meanwhile (comments, empty events).
         """
         limit = self.settings.first_content_timeout
+        check_model(request.model)
+        started = time.monotonic()
         try:
             async with asyncio.timeout(limit):
-                return await self._open(request, tenant)
+                reply = await self._open(request, tenant)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"Qwen sent no content within {limit:g} s (QWEN_PROXY_FIRST_CONTENT_TIMEOUT). "
                 "Retry in a moment."
             ) from None
+        reply.started = started
+        TIME_TO_FIRST_TOKEN.labels(reply.model.upstream.id).observe(time.monotonic() - started)
+        return reply
 
     async def _open(self, request: CompletionRequest, tenant: str) -> Reply:
         model = await self.catalog.resolve(request.model)
@@ -127,6 +134,7 @@ class CompletionService:
                         request, tenant, model, plan, lease, thinking, media, tooling
                     )
                 except UpstreamError as error:
+                    count_upstream_failure(error)
                     decision = self.policy.decide(error, tried)
                     assert decision.outcome is not None  # an upstream failure always has one
                     await lease.release(decision.outcome)
@@ -191,13 +199,13 @@ class CompletionService:
         node = plan.node
         files = await self._upload(lease, media)
         content, extra = await self._fit(request, model, plan, lease, thinking, files, tooling)
-        chat_id = (
-            node.chat_id
-            if node is not None
-            else await self.client.create_chat(
+        if node is not None:
+            chat_id = node.chat_id
+        else:
+            chat_id = await self.client.create_chat(
                 cred, model.upstream.id, chat_type=chat_type(request, model)
             )
-        )
+            await plans.note_new_chat(self.store, chat_id, lease.name, self.clock())
         body = attempt_body(
             request,
             model,

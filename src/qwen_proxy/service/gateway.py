@@ -17,9 +17,13 @@ from qwen_proxy.conversations.redis import RedisStore
 from qwen_proxy.conversations.responses import ResponseStore
 from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.conversations.tenants import load_secret, new_secret
-from qwen_proxy.errors import ServiceUnavailable
+from qwen_proxy.errors import GatewayError, ServiceUnavailable
+from qwen_proxy.keys import KeyError_, KeyRegistry, open_key_store, open_limiter
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
+from qwen_proxy.service.admission import Gate
+from qwen_proxy.service.caller import UsageBook
+from qwen_proxy.service.cleanup import ChatCleanup
 from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.images import ImageService
 from qwen_proxy.service.models import ModelCatalog
@@ -36,6 +40,10 @@ PURGE_INTERVAL = 3600.0
 RENEW_INTERVAL = 300.0
 #: how often accounts.json is checked for the operator's changes (a stat call)
 ACCOUNTS_POLL_INTERVAL = 2.0
+#: how often the key store is checked for changes (a running gateway follows within 2 s)
+KEYS_POLL_INTERVAL = 1.0
+#: how often the named keys' usage is added to the key store
+USAGE_FLUSH_INTERVAL = 2.0
 
 
 def configured_accounts(settings: Settings, file: AccountsFile | None = None) -> list[Credentials]:
@@ -88,6 +96,14 @@ class Gateway:
             max_bytes=MAX_IMAGE_BYTES,
             allow_private=settings.fetch_private,
         )
+        self.keys = KeyRegistry(
+            open_key_store(
+                settings.store, data_dir=settings.data_dir, redis_prefix=settings.redis_prefix
+            )
+        )
+        self.book = UsageBook()
+        self._keys_problem: str | None = None
+        self.gate = Gate(open_limiter(settings.store, redis_prefix=settings.redis_prefix))
         self._store: ConversationStore | None = None
         self._responses: ResponseStore | None = None
         self._tenant_secret: bytes | None = None
@@ -160,6 +176,11 @@ class Gateway:
             attacher=attacher,
         )
         self._images = ImageService(self.settings, self.client, self.catalog, self.pool, attacher)
+        await self._load_keys()
+        self._tasks.append(asyncio.create_task(self._follow_keys(), name="keys"))
+        self._tasks.append(asyncio.create_task(self._flush_usage(), name="key-usage"))
+        if self.settings.cleanup_interval > 0:
+            self._tasks.append(asyncio.create_task(self._clean_up_chats(), name="chat-cleanup"))
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
         self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))
         self._tasks.append(asyncio.create_task(self._follow_accounts_file(), name="accounts-file"))
@@ -200,6 +221,9 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self._write_usage()
+        await self.keys.store.close()
+        await self.gate.limiter.close()
         await self.pool.aclose()
         await self.fetcher.close()
         await self.client.close()
@@ -222,6 +246,64 @@ class Gateway:
                 continue
             if removed:
                 log.info("forgot %d expired conversation node(s)", removed)
+
+    async def _load_keys(self) -> bool:
+        """Read the named keys; until they are read, a request with a named key gets a 503."""
+        try:
+            await self.keys.refresh()
+        except KeyError_ as error:
+            if str(error) != self._keys_problem:  # once per problem, not once a second
+                log.error("cannot read the client keys: %s", error)
+            self._keys_problem = str(error)
+            return False
+        except GatewayError:
+            return False  # Redis is down: redis_client logged it once
+        self._keys_problem = None
+        return True
+
+    async def _follow_keys(self) -> None:
+        """Follow keys added or revoked by the CLI, the admin route or another instance."""
+        while True:
+            await asyncio.sleep(KEYS_POLL_INTERVAL)
+            await self._load_keys()
+
+    async def _write_usage(self) -> None:
+        """Add what the named keys used since the last write to the key store."""
+        deltas = self.book.take()
+        if not deltas:
+            return
+        try:
+            await self.keys.store.add_usage(deltas, time.time())
+        except Exception as exc:  # usage is bookkeeping: losing a few seconds of it is no outage
+            log.warning("could not record client key usage: %s", type(exc).__name__)
+
+    async def _flush_usage(self) -> None:
+        """Write the keys' usage every few seconds, off the request path."""
+        while True:
+            await asyncio.sleep(USAGE_FLUSH_INTERVAL)
+            await self._write_usage()
+
+    def chat_cleanup(self) -> ChatCleanup:
+        """The cleanup of upstream chats, on the accounts of this gateway's pool."""
+
+        def accounts() -> dict[str, Credentials | None]:
+            active = {s.name for s in self.pool.snapshot() if s.state == "active"}
+            return {c.name: c if c.name in active else None for c in self.pool.accounts()}
+
+        return ChatCleanup(self.store, self.client, accounts, pace=self.settings.cleanup_pace)
+
+    async def _clean_up_chats(self) -> None:
+        """Delete the chats no conversation can continue any more, every cleanup interval;
+        one instance of those sharing a store does it per interval."""
+        interval = self.settings.cleanup_interval
+        cleanup = self.chat_cleanup()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.store.claim_cleanup(time.time(), interval * 0.9):
+                    await cleanup.run(older_than=self.settings.conversation_ttl)
+            except Exception as exc:  # one failed pass must not end the loop
+                log.warning("cleaning up upstream chats failed: %s", type(exc).__name__)
 
     async def _sign_in(self, credentials: Credentials) -> str:
         """A fresh token by password sign-in (the pool throttles and serialises these)."""

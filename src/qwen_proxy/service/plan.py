@@ -14,6 +14,7 @@ from qwen_proxy.conversations.fold import continuation_text, fold_history
 from qwen_proxy.conversations.resolver import History, find_continuation, hash_history
 from qwen_proxy.conversations.store import ConversationStore, Node
 from qwen_proxy.messages import ChatMessage
+from qwen_proxy.service.metrics import CONVERSATION_LOOKUPS
 from qwen_proxy.service.tooling import Tooling
 
 log = logging.getLogger("qwen_proxy.service.plan")
@@ -50,7 +51,11 @@ async def plan_request(
     history = hash_history(scope, messages)
     found = await find_continuation(store, scope, messages, history=history)
     if found is None:
-        return folded(messages, history, tooling)
+        # earlier turns that no node continues are folded; a first turn has nothing to find
+        earlier = any(m.role == "assistant" for m in messages)
+        CONVERSATION_LOOKUPS.labels("fold" if earlier else "miss").inc()
+        return _folded(messages, history, tooling)
+    CONVERSATION_LOOKUPS.labels("hit").inc()
     after, known = messages[found.index + 1 :], messages[: found.index + 1]
     if tooling is None:
         content = continuation_text(after, earlier=known)
@@ -63,6 +68,11 @@ def folded(
     messages: Sequence[ChatMessage], history: History, tooling: Tooling | None = None
 ) -> Plan:
     """A plan that starts over: a new chat with the whole history folded in."""
+    CONVERSATION_LOOKUPS.labels("fold").inc()
+    return _folded(messages, history, tooling)
+
+
+def _folded(messages: Sequence[ChatMessage], history: History, tooling: Tooling | None) -> Plan:
     if tooling is None:
         return Plan(content=fold_history(messages), history=history)
     return Plan(content=tooling.new_chat_text(messages), history=history)
@@ -74,6 +84,14 @@ async def touch(store: ConversationStore, node: Node, now: float) -> None:
         await store.touch(node.key, now)
     except Exception:  # the reply does not depend on it: a store fault only shortens its life
         log.warning("could not refresh conversation node of chat %s", node.chat_id)
+
+
+async def note_new_chat(store: ConversationStore, chat_id: str, account: str, now: float) -> None:
+    """Enter a chat the gateway created in the ledger, so the cleanup may delete it later."""
+    try:
+        await store.add_chat(chat_id, account, now)
+    except Exception:  # the reply does not depend on it: the chat only outlives its use upstream
+        log.warning("could not note new chat %s for the cleanup", chat_id)
 
 
 async def forget(store: ConversationStore, node: Node) -> None:

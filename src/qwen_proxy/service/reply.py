@@ -10,6 +10,7 @@ abandoned, which teaches the pool nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -21,7 +22,9 @@ from qwen_proxy.messages import ChatMessage
 from qwen_proxy.qwen.errors import ContentFiltered, EmptyReply, StreamCut, UpstreamError
 from qwen_proxy.qwen.events import Created, Event, Finished, StreamFailed, Usage
 from qwen_proxy.qwen.stream import QwenStreamParser
+from qwen_proxy.service.caller import count_reply_usage
 from qwen_proxy.service.events import ReplyEvent
+from qwen_proxy.service.metrics import REQUEST_DURATION, STREAMS_OPEN, count_upstream_failure
 from qwen_proxy.service.models import ResolvedModel
 from qwen_proxy.service.outcomes import outcome_for
 from qwen_proxy.service.upstream import ReplyStream
@@ -123,6 +126,7 @@ class Reply:
         "history",
         "lease",
         "model",
+        "started",
         "tenant",
         "turn",
     )
@@ -153,6 +157,9 @@ class Reply:
         self._finished = False
         self._failure: GatewayError | None = None
         self._released = False
+        #: when its completion started (time.monotonic), for the duration metric
+        self.started = time.monotonic()
+        STREAMS_OPEN.inc()
 
     @property
     def made_calls(self) -> bool:
@@ -189,6 +196,7 @@ class Reply:
                     )
             return self._scan(batch)
         except UpstreamError as error:
+            count_upstream_failure(error)
             await self._close(outcome_for(error))
             raise
         except BaseException:
@@ -219,6 +227,9 @@ class Reply:
         if self._released:
             return
         self._released = True
+        STREAMS_OPEN.dec()
+        REQUEST_DURATION.labels(self.model.upstream.id).observe(time.monotonic() - self.started)
+        count_reply_usage(self.usage)
         try:
             self._stream.close()
         finally:
