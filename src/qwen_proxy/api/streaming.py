@@ -18,11 +18,15 @@ from types import TracebackType
 from typing import Any
 
 from qwen_proxy.api.http import Receive, Send
-from qwen_proxy.qwen.errors import ContentFiltered
-from qwen_proxy.qwen.events import AnswerDelta, Usage
+from qwen_proxy.qwen.errors import ContentFiltered, UpstreamMalformed
+from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta, Usage
 from qwen_proxy.service.events import ReplyEvent
 from qwen_proxy.service.limits import ReplyLimiter
 from qwen_proxy.service.reply import Reply
+
+#: the most text a whole (not streamed) reply collects before it is abandoned: an upstream that
+#: never ends would otherwise grow the gateway's memory without bound
+MAX_WHOLE_REPLY_CHARS = 32 * 1024 * 1024
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -120,12 +124,21 @@ async def read_whole(
     """Read a reply to its end, handing each event (after the limits) to ``add``; returns the
     finish reason. Always closes the reply: one cut by a limit is cancelled upstream."""
     finish_reason = "stop"
+    held = 0
     try:
         while (batch := await reply.next_batch()) is not None:
             if limiter is not None:
                 batch = limiter.filter(batch, reply.usage)
             for event in batch:
+                kind = type(event)
+                if kind is AnswerDelta or kind is ReasoningDelta:
+                    held += len(event.text)  # type: ignore[union-attr]
                 add(event)
+            if held > MAX_WHOLE_REPLY_CHARS:
+                raise UpstreamMalformed(
+                    f"The reply grew past {MAX_WHOLE_REPLY_CHARS >> 20} Mi characters, more "
+                    "than a whole (not streamed) reply may hold; ask for a stream."
+                )
             if limiter is not None and limiter.finish_reason is not None:
                 finish_reason = limiter.finish_reason
                 break

@@ -62,6 +62,7 @@ _Opened = tuple[
     ReplyLimiter | None,
     CompletionAccumulator | None,
     tuple[tuple[bytes, bytes], ...],
+    "asyncio.Future[None]",
 ]
 
 
@@ -76,14 +77,13 @@ async def complete(
     opened = await _open(service, tenant, scope, receive, send)
     if opened is None:
         return  # answered already: an error, or a whole (not streamed) completion
-    reply, encoder, limiter, cited, info = opened
+    reply, encoder, limiter, cited, info, watcher = opened
     del opened
     # The pump runs in this task, and only the disconnect watch gets a task of its own: a
     # task and an asyncio.wait less per open stream (memory and scheduling on the hot path).
     # the server's send ignores a gone client, so the watch is what stops the upstream read.
     task = asyncio.current_task()
     assert task is not None
-    watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *info]})
         await send({"type": "http.response.body", "body": encoder.role(), "more_body": True})
@@ -139,11 +139,18 @@ async def complete(
 async def _open(
     service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
 ) -> _Opened | None:
-    """Read the request and open its reply; None once answered (an error, a whole reply)."""
+    """Read the request and open its reply; None once answered (an error, a whole reply, a
+    client gone). The disconnect watch starts once the request is read and is handed to the
+    pump: a client that leaves while its request waits for an account, or for the first
+    token, or for a whole reply, cancels it, and no upstream call is made for it."""
     settings = service.settings
+    task = asyncio.current_task()
+    assert task is not None
+    watcher: asyncio.Future[None] | None = None
     try:
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
+        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task))
         reply = await service.open(request.completion(), tenant)
         reasoning = settings.reasoning_output
         if not request.stream:
@@ -160,12 +167,21 @@ async def _open(
         limiter = limiter_for(request.max_tokens, request.stop)
         # only search replies pay for collecting text: citations need the whole content's offsets
         cited = CompletionAccumulator() if reply.model.search or request.web_search else None
-        return reply, encoder, limiter, cited, _info_headers(request)
+        opened = reply, encoder, limiter, cited, _info_headers(request), watcher
+        watcher = None  # the pump's now
+        return opened
+    except asyncio.CancelledError:
+        if watcher is None or not client_left(watcher):
+            raise
+        task.uncancel()  # the client went away: whatever was under way was cancelled
     except GatewayError as error:
         await send_error(send, error)
     except Exception:
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
         await send_internal_error(send)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
     return None
 
 
