@@ -28,7 +28,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"qwen.client"}),
     frozenset({"qwen.transport"}),
     frozenset({"qwen"}),
-    frozenset({"config", "errors", "messages", "logs", "redis_client", "__init__"}),
+    frozenset(
+        {"config", "errors", "messages", "logs", "redis_client", "private_files", "__init__"}
+    ),
 )
 #: peers in one layer that must still not import each other
 SEPARATE = (

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qwen_proxy.conversations.responses import ResponseRecord, decode_record, encode_record
 from qwen_proxy.conversations.store import DEFAULT_TTL
+from qwen_proxy.private_files import create_owner_only
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS responses (
@@ -44,6 +45,7 @@ class SqliteResponses:
         self._clock = clock
         self._check_every = check_every
         self._puts = 0
+        create_owner_only(path)
         self._db = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
-import os
 import random
 import sqlite3
 import time
@@ -49,6 +47,7 @@ from qwen_proxy.conversations.store import (
     check_bounds,
     node_values,
 )
+from qwen_proxy.private_files import create_owner_only
 
 _T = TypeVar("_T")
 
@@ -93,16 +92,6 @@ def _node(row: tuple[Any, ...]) -> Node:
     return Node(*row)
 
 
-def _create_owner_only(path: str | os.PathLike[str]) -> None:
-    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
-    files the same mode); conversations name accounts and chats."""
-    name = os.fspath(path)
-    if name == ":memory:" or name.startswith("file:"):
-        return
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-
-
 class SqliteStore:
     """Nodes in one SQLite file; ``ttl`` and ``max_nodes`` as in ``store``."""
 
@@ -132,7 +121,7 @@ class SqliteStore:
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
-        _create_owner_only(self.path)
+        create_owner_only(self.path)
         # isolation_level=None: autocommit, each statement is its own short transaction
         self._db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False

@@ -8,7 +8,6 @@ host and the CLI share it).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import tempfile
@@ -19,6 +18,7 @@ import orjson
 
 from qwen_proxy.keys.model import ClientKey, KeyError_, KeyUsage, UsageDelta
 from qwen_proxy.keys.store import utc_day
+from qwen_proxy.private_files import create_owner_only
 
 KEYS_FILE = "keys.json"
 USAGE_FILE = "keys-usage.sqlite3"
@@ -107,8 +107,7 @@ class FileKeyStore:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self._usage_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(self._usage_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            create_owner_only(self._usage_path)
             db = sqlite3.connect(self._usage_path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute(_SCHEMA)
