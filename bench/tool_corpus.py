@@ -35,6 +35,7 @@ import openai
 
 from qwen_proxy.config import Settings
 from qwen_proxy.emulator import toolmodel
+from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.model import Turn
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.messages import ChatMessage, CompletionRequest, ToolDefinition
@@ -415,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     shapes = ("own", "native", "cut") if args.quick else (*CALL_SHAPES, *TEXT_SHAPES)
     turns = Turns()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as data, running_emulator() as emulator:
+    # the 2026-06 era: the gateway's single token serves without a browser session
+    era = EmulatorConfig.default(auth_era="2026-06")
+    with tempfile.TemporaryDirectory() as data, running_emulator(era) as emulator:
         settings = Settings(
             port=0,
             upstream_url=emulator.url,
