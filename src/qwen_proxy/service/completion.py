@@ -25,6 +25,7 @@ from qwen_proxy.messages import CompletionRequest
 from qwen_proxy.qwen.errors import UpstreamError, UpstreamTimeout
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for
+from qwen_proxy.service.live import LiveStats
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 from qwen_proxy.service.plan import Plan
 from qwen_proxy.service.reply import Recorder, Reply, first_content
@@ -50,6 +51,7 @@ class CompletionService:
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
         policy: RetryPolicy | None = None,
+        live: LiveStats | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -64,6 +66,8 @@ class CompletionService:
             backoff_max=settings.backoff_max,
         )
         self._recorder = Recorder(store, clock, settings.continue_from)
+        #: the live numbers the faces update per request (the admin page shows them)
+        self.live = live or LiveStats()
         #: continued chats whose empty reply was recovered by a folded new chat
         self.empty_continuations_recovered = 0
 

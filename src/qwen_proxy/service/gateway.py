@@ -19,6 +19,7 @@ from qwen_proxy.errors import ServiceUnavailable
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.live import LiveStats
 from qwen_proxy.service.models import ModelCatalog
 from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 
@@ -78,6 +79,8 @@ class Gateway:
             on_change=self.accounts_file.save,
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
+        #: requests, errors, time to first token and open streams of the last 15 minutes
+        self.live = LiveStats()
         self._store: ConversationStore | None = None
         self._tenant_secret: bytes | None = None
         self._service: CompletionService | None = None
@@ -118,7 +121,7 @@ class Gateway:
                 asyncio.create_task(self._retry_tenant_secret(), name="tenant-secret")
             )
         self._service = CompletionService(
-            self.settings, self.client, self.catalog, self.pool, self._store
+            self.settings, self.client, self.catalog, self.pool, self._store, live=self.live
         )
         self._tasks.append(asyncio.create_task(self._purge_expired(), name="purge-expired"))
         self._tasks.append(asyncio.create_task(self._renew_tokens(), name="renew-tokens"))

@@ -32,6 +32,7 @@ from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
 from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.limits import ReplyLimiter, limiter_for
+from qwen_proxy.service.live import Watch
 from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
@@ -68,8 +69,10 @@ async def complete(
     This frame is the stream's pump, so an open stream's stack is it and the reply's read:
     ``_open`` reads the request and opens the reply, and hands back only what the pump needs.
     """
-    opened = await _open(service, tenant, scope, receive, send)
+    watch = service.live.start()  # the admin page's live numbers: once here, once at the end
+    opened = await _open(service, tenant, scope, receive, send, watch)
     if opened is None:
+        service.live.finish(watch)
         return  # answered already: an error, or a whole (not streamed) completion
     reply, encoder, limiter, cited, info = opened
     del opened
@@ -109,6 +112,7 @@ async def complete(
                     {"type": "http.response.body", "body": encoder.content(held), "more_body": True}
                 )
         except GatewayError as error:
+            watch.failed(error.code)
             log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
             body = encoder.error(error)
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -121,23 +125,32 @@ async def complete(
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
     except Exception:  # the response has started: the client sees it cut, the log says why
+        watch.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
     finally:
         # cancelled before it can run again: once the reply is sent, uvicorn's receive()
         # answers "http.disconnect" too, and that must not cancel this task
         watcher.cancel()
+        service.live.finish(watch)
         await reply.aclose()
 
 
 async def _open(
-    service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
+    service: CompletionService,
+    tenant: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    watch: Watch,
 ) -> _Opened | None:
-    """Read the request and open its reply; None once answered (an error, a whole reply)."""
+    """Read the request and open its reply; None once answered (an error, a whole reply).
+    ``watch`` is told when the first content came and what failed."""
     settings = service.settings
     try:
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
         reply = await service.open(request.completion(), tenant)
+        watch.first_token()
         reasoning = settings.reasoning_output
         if not request.stream:
             await _whole(reply, request, reasoning, send)
@@ -154,8 +167,10 @@ async def _open(
         cited = CompletionAccumulator() if reply.model.search or request.web_search else None
         return reply, encoder, limiter, cited, _info_headers(request)
     except GatewayError as error:
+        watch.failed(error.code)
         await send_error(send, error)
     except Exception:
+        watch.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
         await send_internal_error(send)
     return None
