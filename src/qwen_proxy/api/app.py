@@ -10,7 +10,9 @@ import hmac
 import logging
 from collections.abc import Awaitable
 
-from qwen_proxy.api.admin import handle_admin
+from qwen_proxy.api.admin_page import is_page_asset, send_page_asset
+from qwen_proxy.api.admin_request import AdminRequest, parse_query
+from qwen_proxy.api.admin_routes import route_admin
 from qwen_proxy.api.openai.chat import complete
 from qwen_proxy.api.requests import header, read_body
 from qwen_proxy.api.responses import (
@@ -134,12 +136,17 @@ class App:
                     await send_json(send, 200, entry)
                     return
             raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
-        elif path == "/admin" or path.startswith("/admin/"):
+        elif is_page_asset(path):
+            # the page and its files hold no data: it asks for the key and sends it with each call
+            self._admin_routes_on()
+            await send_page_asset(method, path, send)
+        elif path.startswith("/admin/"):
             self._authenticate_admin(scope)
             body = b""
             if method in ("POST", "PUT"):
                 body = await read_body(receive, scope, self.settings.max_body_bytes)
-            await handle_admin(self.gateway, method, path, body, send)
+            query = parse_query(scope.get("query_string", b""))
+            await route_admin(self.gateway, AdminRequest(method, path, query, body), send)
         elif path == "/health":
             await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
@@ -166,16 +173,21 @@ class App:
             raise AuthenticationFailed("Incorrect API key provided.")
         return self.gateway.tenant_of(supplied.decode())
 
-    def _authenticate_admin(self, scope: Scope) -> None:
-        """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
+    def _admin_routes_on(self) -> bytes:
+        """The admin key; the admin page and routes answer 404 while it is unset."""
         if self._admin_key is None:
             raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
+        return self._admin_key
+
+    def _authenticate_admin(self, scope: Scope) -> None:
+        """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
+        admin_key = self._admin_routes_on()
         scheme, _, key = (header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise AuthenticationFailed(
                 "Missing admin key: send 'Authorization: Bearer <QWEN_PROXY_ADMIN_KEY>'."
             )
-        if not hmac.compare_digest(key.strip().encode(), self._admin_key):
+        if not hmac.compare_digest(key.strip().encode(), admin_key):
             raise AuthenticationFailed("Incorrect admin key provided.")
 
 
