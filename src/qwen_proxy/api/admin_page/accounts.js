@@ -30,7 +30,7 @@ function path(name, action) {
 
 function stateCell(row) {
   const [label, kind] = stateLabel(row.state);
-  const cell = el("td", { "data-label": "State" }, el("span", { class: `badge ${kind}`, text: label }));
+  const cell = el("td", {}, el("span", { class: `badge ${kind}`, text: label }));
   if (row.cooldown_until) {
     cell.append(el("span", { class: "sub", text: `until ${clockTime(row.cooldown_until)} (${relative(row.cooldown_until)})` }));
   }

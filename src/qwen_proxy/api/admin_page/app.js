@@ -53,7 +53,7 @@ function show(name) {
   reload();
 }
 
-async function enter() {
+async function enter(focusContent = false) {
   // which sections this gateway serves: the page never asks a route that is not there
   try {
     const answer = await api("GET", "/admin/routes");
@@ -66,6 +66,8 @@ async function enter() {
   tabs.hidden = false;
   signOutButton.hidden = false;
   show(sectionFromHash());
+  // the key field that had focus is gone: carry on at the content
+  if (focusContent) document.getElementById("main").focus({ preventScroll: true });
 }
 
 function signOut(message = "") {
@@ -97,7 +99,7 @@ async function signIn(event) {
     await api("GET", "/admin/routes", undefined, key);
     storeKey(key);
     input.value = "";
-    enter();
+    await enter(true);
   } catch (failure) {
     error.textContent = failure.status === 401 ? "That is not this gateway's admin key." : failure.message;
     input.focus();

@@ -17,10 +17,26 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
-/** Replace a table body's rows; shows `empty` (an element) when there are none. */
+/**
+ * Replace a table body's rows; shows `empty` (an element) when there are none. Each cell gets
+ * its column's name as `data-label`, which a phone-width screen shows beside the value.
+ */
 export function fillTable(tbody, rows, empty) {
+  const names = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const row of rows) {
+    [...row.children].forEach((cell, index) => {
+      cell.dataset.label = names[index] || "";
+    });
+  }
+  // a reload must not take the focus away from a row's button (keyboard users poll along)
+  const active = document.activeElement;
+  const focused = active && tbody.contains(active) ? active.getAttribute("aria-label") : null;
   tbody.replaceChildren(...rows);
   if (empty) empty.hidden = rows.length > 0;
+  if (focused) {
+    const again = [...tbody.querySelectorAll("[aria-label]")].find((e) => e.getAttribute("aria-label") === focused);
+    if (again) again.focus({ preventScroll: true });
+  }
 }
 
 /** A button for a table row. */
@@ -51,10 +67,11 @@ export function clockTime(unix) {
   return sameDay ? time : `${when.toLocaleDateString()} ${time}`;
 }
 
-/** A Unix time relative to now: "in 5 min", "3 h ago". */
+/** A Unix time relative to now: "in 5 min", "3 h ago", "just now". */
 export function relative(unix) {
   const seconds = Math.round(unix - Date.now() / 1000);
   const size = Math.abs(seconds);
+  if (size < 5) return "just now";
   let text;
   if (size < 60) text = `${size} s`;
   else if (size < 3600) text = `${Math.round(size / 60)} min`;
