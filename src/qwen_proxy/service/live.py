@@ -1,10 +1,11 @@
 """Live numbers for the admin page: requests, errors by class, time to first token, open streams.
 
-One recorder per process. A face calls ``start()`` when a request arrives and ``finish()`` when
-its answer ends, never per chunk; in between it marks the first token and a failure on the
-``Watch`` it was given. The last 15 minutes are kept in a ring of 5-second buckets, so the
-memory is fixed and a request costs a few additions. Under ``--workers`` each process counts
-its own requests (the page shows the worker that answered it).
+One recorder per process. A face calls ``start()`` when a request arrives, ``first_token()``
+when the reply's first content is in hand, ``failed()`` when the client gets an error and
+``finish()`` when the answer ends: a few calls per request, never one per chunk, and an open
+stream holds nothing of the recorder's. The last 15 minutes are kept in a ring of 5-second
+buckets, so the memory is fixed and a request costs a few additions. Under ``--workers`` each
+process counts its own requests (the page shows the worker that answered it).
 """
 
 from __future__ import annotations
@@ -26,29 +27,6 @@ SAMPLES_PER_BUCKET = 256
 _BUCKETS = WINDOW_SECONDS // BUCKET_SECONDS
 
 Clock = Callable[[], float]
-
-
-class Watch:
-    """One request as the recorder follows it: when it began, its first token, its failure."""
-
-    __slots__ = ("clock", "error", "started", "ttft")
-
-    def __init__(self, clock: Clock, started: float) -> None:
-        self.clock = clock
-        self.started = started
-        #: seconds from arrival to the first content, once it came
-        self.ttft: float | None = None
-        #: the error code the client was given, if any
-        self.error: str | None = None
-
-    def first_token(self) -> None:
-        """Mark that the reply's first content is in hand (only the first call counts)."""
-        if self.ttft is None:
-            self.ttft = self.clock() - self.started
-
-    def failed(self, code: str | None) -> None:
-        """Mark that the client got an error of class ``code``."""
-        self.error = code or "internal_error"
 
 
 class _Bucket:
@@ -88,23 +66,29 @@ class LiveStats:
         self.requests_total = 0
         self.errors_total = 0
 
-    def start(self) -> Watch:
-        """A request arrived: count it and hand back its watch."""
+    def start(self) -> float:
+        """A request arrived: count it; returns its start time (for ``first_token``)."""
         now = self._clock()
         self._bucket(now).requests += 1
         self.requests_total += 1
         self.open_streams += 1
-        return Watch(self._clock, now)
+        return now
 
-    def finish(self, watch: Watch) -> None:
-        """The request's answer ended (however it ended): record its outcome."""
+    def first_token(self, started: float) -> None:
+        """The first content of the request that started at ``started`` is in hand."""
+        now = self._clock()
+        self._bucket(now).sample(now - started, self._rng)
+
+    def failed(self, code: str | None) -> None:
+        """The client got an error of class ``code`` (its error code; None: internal)."""
+        code = code or "internal_error"
+        errors = self._bucket(self._clock()).errors
+        errors[code] = errors.get(code, 0) + 1
+        self.errors_total += 1
+
+    def finish(self) -> None:
+        """A request's answer ended, however it ended."""
         self.open_streams -= 1
-        bucket = self._bucket(self._clock())
-        if watch.ttft is not None:
-            bucket.sample(watch.ttft, self._rng)
-        if watch.error is not None:
-            bucket.errors[watch.error] = bucket.errors.get(watch.error, 0) + 1
-            self.errors_total += 1
 
     def _bucket(self, now: float) -> _Bucket:
         index = int(now // BUCKET_SECONDS)

@@ -32,7 +32,6 @@ from qwen_proxy.qwen.errors import ContentFiltered
 from qwen_proxy.qwen.events import AnswerDelta, Event, ReasoningDelta
 from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.limits import ReplyLimiter, limiter_for
-from qwen_proxy.service.live import Watch
 from qwen_proxy.service.reply import Reply
 
 log = logging.getLogger("qwen_proxy.api")
@@ -69,10 +68,10 @@ async def complete(
     This frame is the stream's pump, so an open stream's stack is it and the reply's read:
     ``_open`` reads the request and opens the reply, and hands back only what the pump needs.
     """
-    watch = service.live.start()  # the admin page's live numbers: once here, once at the end
-    opened = await _open(service, tenant, scope, receive, send, watch)
+    # the live numbers (admin page): counted here and at the end; the stream keeps nothing
+    opened = await _open(service, tenant, scope, receive, send, service.live.start())
     if opened is None:
-        service.live.finish(watch)
+        service.live.finish()
         return  # answered already: an error, or a whole (not streamed) completion
     reply, encoder, limiter, cited, info = opened
     del opened
@@ -112,7 +111,7 @@ async def complete(
                     {"type": "http.response.body", "body": encoder.content(held), "more_body": True}
                 )
         except GatewayError as error:
-            watch.failed(error.code)
+            service.live.failed(error.code)
             log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
             body = encoder.error(error)
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -125,13 +124,13 @@ async def complete(
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
     except Exception:  # the response has started: the client sees it cut, the log says why
-        watch.failed(None)
+        service.live.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
     finally:
         # cancelled before it can run again: once the reply is sent, uvicorn's receive()
         # answers "http.disconnect" too, and that must not cancel this task
         watcher.cancel()
-        service.live.finish(watch)
+        service.live.finish()
         await reply.aclose()
 
 
@@ -141,16 +140,17 @@ async def _open(
     scope: Scope,
     receive: Receive,
     send: Send,
-    watch: Watch,
+    started: float,
 ) -> _Opened | None:
     """Read the request and open its reply; None once answered (an error, a whole reply).
-    ``watch`` is told when the first content came and what failed."""
+    The live numbers learn when the first content came (``started``: the request's arrival)
+    and what failed."""
     settings = service.settings
     try:
         request = await _read_request(scope, receive, settings.max_body_bytes)
         drop_headers(scope)
         reply = await service.open(request.completion(), tenant)
-        watch.first_token()
+        service.live.first_token(started)
         reasoning = settings.reasoning_output
         if not request.stream:
             await _whole(reply, request, reasoning, send)
@@ -167,10 +167,10 @@ async def _open(
         cited = CompletionAccumulator() if reply.model.search or request.web_search else None
         return reply, encoder, limiter, cited, _info_headers(request)
     except GatewayError as error:
-        watch.failed(error.code)
+        service.live.failed(error.code)
         await send_error(send, error)
     except Exception:
-        watch.failed(None)
+        service.live.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
         await send_internal_error(send)
     return None
