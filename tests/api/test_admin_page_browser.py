@@ -19,6 +19,7 @@ from gateway_support import MODEL
 from keys_contract_support import KeysContract
 from qwen_proxy.accounts.curl_import import import_curl, read_copied_request
 from qwen_proxy.emulator.testing import EmulatorHandle
+from qwen_proxy.errors import NotFound
 from qwen_proxy.server.run import BackgroundGateway
 from session_support import EXPECTED, adopted_copy
 
@@ -283,6 +284,21 @@ def test_the_keys_screen_says_when_the_gateway_has_no_keys_routes(
     assert page.is_hidden("#add-key-form")
     assert not [url for url in asked if url.endswith("/admin/keys")]
     screenshot(page, "keys-unavailable")
+
+
+def test_the_keys_screen_reads_a_404_from_the_keys_route_as_not_available(
+    page: Page, gateway: BackgroundGateway, monkeypatch: pytest.MonkeyPatch, console: ConsoleWatch
+) -> None:
+    async def missing(*_: object) -> None:
+        raise NotFound("Unknown admin route: GET /admin/keys.")
+
+    monkeypatch.setitem(qwen_proxy.api.admin_routes.ROUTES, "keys", missing)
+    console.expect("404")  # the browser logs the 404 it was given
+
+    sign_in(page, gateway, "keys")
+
+    page.wait_for_selector("#keys-unavailable:not([hidden])")
+    assert page.is_hidden("#add-key-form")
 
 
 def test_conversations_show_the_newest_and_one_can_be_purged(
