@@ -14,7 +14,7 @@ import pytest
 
 import qwen_proxy.api.admin_routes
 from accounts_support import ADMIN_KEY, admin, ask, pooled_gateway
-from browser_support import ConsoleWatch, chromium_path, screenshot, unavailable
+from browser_support import ARTIFACTS, ConsoleWatch, chromium_path, screenshot, unavailable
 from gateway_support import MODEL
 from keys_contract_support import KeysContract
 from qwen_proxy.accounts.curl_import import import_curl, read_copied_request
@@ -47,6 +47,16 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def say_where_the_screenshots_are(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Name the screenshots' folder in the test run's output, once the module is done."""
+    yield
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None and ARTIFACTS.is_dir():
+        with capture.global_and_fixture_disabled():
+            print(f"\nadmin page screenshots: {ARTIFACTS}")
 
 
 @pytest.fixture
