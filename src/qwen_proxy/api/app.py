@@ -11,8 +11,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from qwen_proxy.api.admin import handle_admin
-from qwen_proxy.api.admin_keys import handle_admin_keys
+from qwen_proxy.api.admin_page import is_page_asset, send_page_asset
+from qwen_proxy.api.admin_request import AdminRequest, parse_query
+from qwen_proxy.api.admin_routes import route_admin
 from qwen_proxy.api.anthropic.errors import send_anthropic_error, send_anthropic_internal_error
 from qwen_proxy.api.anthropic.messages import count_tokens, create_message
 from qwen_proxy.api.anthropic.models import ModelMap, anthropic_model_entries, anthropic_model_list
@@ -268,15 +269,17 @@ class App:
             _allow(method, "POST")
             await self._authenticate(scope)
             await images(self.gateway.images, path, scope, receive, send)
-        elif path == "/admin" or path.startswith("/admin/"):
+        elif is_page_asset(path):
+            # the page and its files hold no data: it asks for the key and sends it with each call
+            self._admin_routes_on()
+            await send_page_asset(method, path, send)
+        elif path.startswith("/admin/"):
             self._authenticate_admin(scope)
             body = b""
             if method in ("POST", "PUT"):
                 body = await read_body(receive, scope, self.settings.max_body_bytes)
-            if path == "/admin/keys" or path.startswith("/admin/keys/"):
-                await handle_admin_keys(self.gateway, method, path, body, send)
-            else:
-                await handle_admin(self.gateway, method, path, body, send)
+            query = parse_query(scope.get("query_string", b""))
+            await route_admin(self.gateway, AdminRequest(method, path, query, body), send)
         elif path == "/metrics":
             _allow(method, "GET")
             self._authenticate_admin(scope)
@@ -312,18 +315,23 @@ class App:
             caller.book.request(caller.key.name)
         return caller.tenant
 
+    def _admin_routes_on(self) -> bytes:
+        """The admin key; the admin page and routes answer 404 while it is unset."""
+        if self._admin_key is None:
+            raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
+        return self._admin_key
+
     def _authenticate_admin(self, scope: Scope) -> None:
         """Admin routes need QWEN_PROXY_ADMIN_KEY (never a client key); off when it is unset."""
         stamp: ResponseStamp = scope[RESPONSE_STAMP]
         stamp.key = ADMIN_KEY
-        if self._admin_key is None:
-            raise NotFound("Admin routes are off: set QWEN_PROXY_ADMIN_KEY to use /admin/accounts.")
+        admin_key = self._admin_routes_on()
         scheme, _, key = (header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise AuthenticationFailed(
                 "Missing admin key: send 'Authorization: Bearer <QWEN_PROXY_ADMIN_KEY>'."
             )
-        if not hmac.compare_digest(key.strip().encode(), self._admin_key):
+        if not hmac.compare_digest(key.strip().encode(), admin_key):
             raise AuthenticationFailed("Incorrect admin key provided.")
 
 

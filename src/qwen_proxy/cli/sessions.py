@@ -12,6 +12,7 @@ import orjson
 
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations.factory import open_store
+from qwen_proxy.conversations.listing import newest_chats
 from qwen_proxy.conversations.store import ConversationStore, Node
 
 
@@ -106,21 +107,16 @@ def _age(now: float, then: float) -> str:
 
 
 async def _list(store: ConversationStore, limit: int, *, as_json: bool) -> int:
-    nodes = await store.list(limit=max(limit * 20, 100))
-    chats: dict[str, list[Node]] = defaultdict(list)
-    for node in nodes:
-        if node.chat_id in chats or len(chats) < limit:
-            chats[node.chat_id].append(node)
     rows: list[dict[str, Any]] = [
         {
-            "chat_id": chat_id,
-            "account": group[0].account,
-            "model": group[0].model,
-            "nodes": len(group),
-            "turns": max(n.turn for n in group),
-            "last_used_at": max(n.last_used_at for n in group),
+            "chat_id": chat.chat_id,
+            "account": chat.account,
+            "model": chat.model,
+            "nodes": chat.nodes,
+            "turns": chat.turns,
+            "last_used_at": chat.last_used_at,
         }
-        for chat_id, group in chats.items()
+        for chat in await newest_chats(store, limit)
     ]
     if as_json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())

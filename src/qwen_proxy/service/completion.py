@@ -31,6 +31,7 @@ from qwen_proxy.qwen.files import UploadedFile, file_entry
 from qwen_proxy.service import plan as plans
 from qwen_proxy.service.body import attempt_body, chat_type, thinking_for, turn_body
 from qwen_proxy.service.caller import check_model
+from qwen_proxy.service.live import LiveStats
 from qwen_proxy.service.metrics import TIME_TO_FIRST_TOKEN, count_upstream_failure
 from qwen_proxy.service.models import ModelCatalog, ResolvedModel
 from qwen_proxy.service.oversize import FILE_NAME, split_turn
@@ -70,6 +71,7 @@ class CompletionService:
         sleep: Sleep = asyncio.sleep,
         policy: RetryPolicy | None = None,
         attacher: Attacher | None = None,
+        live: LiveStats | None = None,
     ) -> None:
         self.settings = settings
         #: images and documents (None: a request with attachments is refused)
@@ -86,6 +88,8 @@ class CompletionService:
             backoff_max=settings.backoff_max,
         )
         self._recorder = Recorder(store, clock, settings.continue_from)
+        #: the live numbers the faces update per request (the admin page shows them)
+        self.live = live or LiveStats()
         #: continued chats whose empty reply was recovered by a folded new chat
         self.empty_continuations_recovered = 0
 

@@ -26,6 +26,7 @@ from qwen_proxy.service.caller import UsageBook
 from qwen_proxy.service.cleanup import ChatCleanup
 from qwen_proxy.service.completion import CompletionService
 from qwen_proxy.service.images import ImageService
+from qwen_proxy.service.live import LiveStats
 from qwen_proxy.service.models import ModelCatalog
 from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 from qwen_proxy.uploads import MAX_IMAGE_BYTES, Attacher, RemoteFetcher, Uploader
@@ -104,6 +105,8 @@ class Gateway:
         self.book = UsageBook()
         self._keys_problem: str | None = None
         self.gate = Gate(open_limiter(settings.store, redis_prefix=settings.redis_prefix))
+        #: requests, errors, time to first token and open streams of the last 15 minutes
+        self.live = LiveStats()
         self._store: ConversationStore | None = None
         self._responses: ResponseStore | None = None
         self._tenant_secret: bytes | None = None
@@ -174,6 +177,7 @@ class Gateway:
             self.pool,
             self._store,
             attacher=attacher,
+            live=self.live,
         )
         self._images = ImageService(self.settings, self.client, self.catalog, self.pool, attacher)
         await self._load_keys()

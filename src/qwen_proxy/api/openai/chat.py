@@ -74,8 +74,10 @@ async def complete(
     This frame is the stream's pump, so an open stream's stack is it and the reply's read:
     ``_open`` reads the request and opens the reply, and hands back only what the pump needs.
     """
-    opened = await _open(service, tenant, scope, receive, send)
+    # the live numbers (admin page): counted here and at the end; the stream keeps nothing
+    opened = await _open(service, tenant, scope, receive, send, service.live.start())
     if opened is None:
+        service.live.finish()
         return  # answered already: an error, or a whole (not streamed) completion
     reply, encoder, limiter, cited, info, watcher = opened
     del opened
@@ -114,6 +116,7 @@ async def complete(
                     {"type": "http.response.body", "body": encoder.content(held), "more_body": True}
                 )
         except GatewayError as error:
+            service.live.failed(error.code)
             log.warning("reply failed mid-stream: %s (%s)", error.code, error.message)
             body = encoder.error(error)
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -128,21 +131,30 @@ async def complete(
         # the client went away: the upstream read was cancelled, record nothing
         task.uncancel()
     except Exception:  # the response has started: the client sees it cut, the log says why
+        service.live.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
     finally:
         # cancelled before it can run again: once the reply is sent, uvicorn's receive()
         # answers "http.disconnect" too, and that must not cancel this task
         watcher.cancel()
+        service.live.finish()
         await reply.aclose()
 
 
 async def _open(
-    service: CompletionService, tenant: str, scope: Scope, receive: Receive, send: Send
+    service: CompletionService,
+    tenant: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    started: float,
 ) -> _Opened | None:
     """Read the request and open its reply; None once answered (an error, a whole reply, a
     client gone). The disconnect watch starts once the request is read and is handed to the
     pump: a client that leaves while its request waits for an account, or for the first
-    token, or for a whole reply, cancels it, and no upstream call is made for it."""
+    token, or for a whole reply, cancels it, and no upstream call is made for it. The live
+    numbers learn when the first content came (``started``: the request's arrival) and what
+    failed."""
     settings = service.settings
     task = asyncio.current_task()
     assert task is not None
@@ -152,6 +164,7 @@ async def _open(
         drop_headers(scope)
         watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task))
         reply = await service.open(request.completion(), tenant)
+        service.live.first_token(started)
         reasoning = settings.reasoning_output
         if not request.stream:
             await _whole(reply, request, reasoning, send)
@@ -175,8 +188,10 @@ async def _open(
             raise
         task.uncancel()  # the client went away: whatever was under way was cancelled
     except GatewayError as error:
+        service.live.failed(error.code)
         await send_error(send, error)
     except Exception:
+        service.live.failed(None)
         log.exception("unhandled error on %s %s", scope["method"], scope["path"])
         await send_internal_error(send)
     finally:
