@@ -885,3 +885,16 @@ def test_an_account_with_a_proxy_streams_its_completion_through_that_proxy(
     assert completions[0].target.startswith(emulator.url + "/api/v2/chat/completions?chat_id=")
     assert completions[0].proxy_authorization == _AUTH
     assert emulator.requests("/api/v2/chat/completions")  # and it reached the upstream
+
+
+async def test_the_real_status_of_a_200_and_the_cookies_it_sets_reach_the_caller(
+    pool: WirePool,
+) -> None:
+    body = b'{"success":false}'
+    headers = ("Content-Type: application/json", "x-actual-status-code: 429", "Set-Cookie: a=1")
+    async with canned(answer(body, *headers)) as server:
+        response = await call(pool, server.url)
+        assert (response.status, response.actual_status) == (200, 429)
+        assert response.set_cookies == ("a=1",)
+        assert await response.read_all() == body
+        pool.release(response)

@@ -27,7 +27,8 @@ HIGH_WATER = 256 * 1024
 
 
 class WireResponse(asyncio.Protocol):
-    """One connection and the response currently on it: status, content type, body bytes."""
+    """One connection and the response currently on it: status, content type, the real status
+    and cookies when the upstream names them, body bytes."""
 
     __slots__ = (
         "_chunks",
@@ -43,9 +44,11 @@ class WireResponse(asyncio.Protocol):
         "_pool",
         "_size",
         "_waiter",
+        "actual_status",
         "content_type",
         "endpoint",
         "received",
+        "set_cookies",
         "status",
         "transport",
     )
@@ -64,6 +67,8 @@ class WireResponse(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.content_type = ""
+        self.actual_status = 0
+        self.set_cookies: tuple[str, ...] = ()
         self.received = False
         self._headers_done = False
         self._complete = False
@@ -124,6 +129,8 @@ class WireResponse(asyncio.Protocol):
     def _head_done(self, parser: ResponseParser) -> None:
         self.status = parser.status
         self.content_type = parser.content_type
+        self.actual_status = parser.actual_status
+        self.set_cookies = parser.set_cookies
         if parser.content_encoding == "gzip":
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif parser.content_encoding == "deflate":
