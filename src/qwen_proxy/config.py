@@ -100,6 +100,9 @@ class Settings:
     thinking_format: ThinkingFormat = "summary"
     account_max_concurrent: int = 4
     account_min_interval: float = 0.0
+    #: at most one password sign-in per this many seconds, across all accounts (the upstream
+    #: walls off an address that signs in often; renewals from the cookie jar are not paced)
+    signin_interval: float = 45.0
     keep_alive: int = 75
     log_level: LogLevel = "info"
 
@@ -141,7 +144,13 @@ class Settings:
             )
         if self.max_body_bytes < 1024:
             raise SettingsError("QWEN_PROXY_MAX_BODY_BYTES must be at least 1024")
-        for name in ("retries", "account_min_interval", "backoff_base", "backoff_max"):
+        for name in (
+            "retries",
+            "account_min_interval",
+            "backoff_base",
+            "backoff_max",
+            "signin_interval",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{variable(name)} must be 0 or more")
         for name in (

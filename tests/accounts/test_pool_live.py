@@ -175,8 +175,8 @@ def test_expired_token_without_password_tells_the_operator_how_to_fix_it(
 
     assert failed.value.status_code == 503
     assert row["state"] == "disabled"
-    assert "qwen-proxy accounts add --name a" in row["message"]
-    assert "qwen-proxy accounts add --name a" in caplog.text
+    assert "qwen-proxy accounts import-curl a" in row["message"]
+    assert "qwen-proxy accounts import-curl a" in caplog.text
 
 
 def test_no_account_left_answers_503_saying_why_and_when(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ class LineTooLong(ValueError):
 
 
 class SSELineDecoder:
-    """Feed bytes in any split; get back the payload of each complete ``data:`` line."""
+    """Feed bytes in any split; get back the payload of each complete ``data:`` line (and each
+    bare JSON line, which the upstream writes when an error interrupts a stream)."""
 
     __slots__ = ("_max_line", "_pending", "_pending_bytes")
 
@@ -85,4 +86,7 @@ def _payloads(lines: list[bytes]) -> list[bytes]:
             payload = line[5:].strip()
             if payload:
                 out.append(payload)
+        elif line[:1] == b"{":
+            # a bare JSON line is no SSE field: an error (a challenge) written into the stream
+            out.append(line.strip())
     return out
