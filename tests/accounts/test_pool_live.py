@@ -121,26 +121,26 @@ def test_captcha_quarantines_the_account_until_fresh_cookies_are_imported(
     assert_no_secret(caplog.text + listing, [b_token, "browser-cookie-value-xyz"])
 
 
-def test_expired_token_is_renewed_by_sign_in_and_saved(
+def test_expired_tokens_are_renewed_by_paced_sign_ins_while_the_request_waits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with several_accounts("ab") as emulator:
         write_accounts(tmp_path, emulator, "ab", passwords=True)
-        with pooled_gateway(emulator, tmp_path) as gateway:
+        with pooled_gateway(emulator, tmp_path, signin_interval=0.3) as gateway:
             client = sdk(gateway.url)
             ask(client, "echo: warm up")
             dead = emulator.account(email("a")).token
             emulator.expire_token(email("a"))
             emulator.expire_token(email("b"))
-            # both tokens now fail upstream: the request waits for nothing, the sign-ins run
-            with pytest.raises(openai.APIStatusError):
-                ask(client, "echo: while expired")
+            # both tokens now fail upstream: the request waits for a renewal and is served
+            while_expired = ask(client, "echo: while expired")
             wait_until(lambda: all(r["state"] == "active" for r in states(gateway).values()))
             answer = ask(client, "echo: after renewal")
             sign_ins = emulator.requests("/auths/signin")
         stored = {a.name: a for a in load_accounts(tmp_path / "accounts.json")}
 
+    assert while_expired == "while expired"
     assert answer == "after renewal"
     assert len(sign_ins) == 2
     assert stored["a"].token != dead

@@ -76,7 +76,10 @@ def test_unauthorized_form_is_selectable() -> None:
     assert response.json()["data"]["code"] == "Unauthorized"
 
 
-def test_signin_takes_the_sha256_of_the_password(qwen: Qwen, emulator: EmulatorHandle) -> None:
+def test_signin_takes_the_sha256_of_the_password(emulator_2026_06: EmulatorHandle) -> None:
+    # the chat host's own sign-in, from before the auth host
+    emulator = emulator_2026_06
+    qwen = Qwen(emulator)
     account = emulator.accounts[0]
     digest = hashlib.sha256(account.password.encode()).hexdigest()
     good = qwen.http.post("/api/v1/auths/signin", json={"email": account.email, "password": digest})

@@ -52,7 +52,7 @@ class RedisSessionShare:
         self.where = redis_client.where(self._client)
 
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T:
-        return await redis_client.call(op, at=self.where, serving="shared account sessions")
+        return await redis_client.call(op, at=self.where, serving="shared account state")
 
     def _session_key(self, name: str) -> str:
         return f"{self.prefix}session:{name}"

@@ -259,7 +259,9 @@ class Renewing:
         return task
 
     async def _renewal(self, name: str) -> bool:
-        """Renew one account's token, unless another instance does it: then take its result."""
+        """Renew one account's token, unless another instance does it: then take its result.
+        A shared store that is down (its outage is logged where it is used) puts the next
+        attempt off a little."""
         try:
             key, adopted = await self._take_turn(name)
         except ServiceUnavailable:
@@ -268,6 +270,9 @@ class Renewing:
             return True
         try:
             return await self._renew_upstream(name)
+        except ServiceUnavailable:
+            self._retry_at[name] = self._clock() + RETRY_AFTER
+            return False
         finally:
             if key is not None:
                 with contextlib.suppress(ServiceUnavailable):
