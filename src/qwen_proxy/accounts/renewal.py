@@ -9,7 +9,8 @@ touching any state: the pool applies the result.
 When is a token due? Renewal starts ahead of ``exp`` by a third of the token's lifetime (at
 most ``renew_ahead``), and no request is served with less than a quarter of it (at most a
 minute) left. The lifetime is known once the gateway renewed the token itself (``exp`` minus
-``renewed_at``) or from an ``iat`` claim; a token of unknown lifetime counts as a long one.
+``renewed_at``) or from an ``iat`` claim; else a browser session's token is taken to live the
+usual 15 minutes, and any other token to be a long-lived one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from qwen_proxy.qwen.errors import AccountFault, UpstreamCaptcha, UpstreamError
 
 #: never serve a request with less than this left of a token (or a quarter of its lifetime)
 MIN_VALIDITY = 60.0
+#: how long the upstream's access tokens live since autumn 2026
+SESSION_TOKEN_LIFETIME = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def token_lifetime(credentials: Credentials, expires: float | None) -> float | N
     issued = claims.get("iat")
     if isinstance(issued, int | float) and not isinstance(issued, bool) and issued < expires:
         return float(expires - issued)
-    return None
+    return SESSION_TOKEN_LIFETIME if credentials.can_refresh else None
 
 
 def renew_ahead(lifetime: float | None, longest: float) -> float:

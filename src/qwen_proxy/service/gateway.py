@@ -120,8 +120,9 @@ class Gateway:
         """Open connections and the store."""
         if not self.pool.snapshot():
             log.warning(
-                "no Qwen account configured: set QWEN_PROXY_TOKEN or run "
-                "'qwen-proxy accounts add'; completions will answer 503 until then"
+                "no Qwen account configured: run 'qwen-proxy accounts import-curl NAME' with a "
+                "request copied from your browser (or set QWEN_PROXY_TOKEN); completions will "
+                "answer 503 until then"
             )
         await self.client.start()
         self._store = open_store(
