@@ -8,6 +8,7 @@ emulator records), then talks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,8 +85,6 @@ def say(gateway: BackgroundGateway, history: list[dict[str, str]], text: str, **
 
 
 def _deltas(body: str) -> Iterator[str]:
-    import json
-
     for line in body.splitlines():
         if line.startswith("data: {"):
             choices = json.loads(line[6:]).get("choices") or [{}]

@@ -137,3 +137,18 @@ def test_import_cookies_returns_a_quarantined_account_to_a_running_gateway(
     assert reply.choices[0].message.content == "back"
     assert "fresh-browser-cookie" in (load_accounts(tmp_path / "accounts.json")[0].cookies or "")
     assert "fresh-browser-cookie" not in before.stdout + after + imported.stdout
+
+
+def test_list_shows_the_account_of_qwen_proxy_token_with_the_fix_for_its_expiry(
+    emulator2: EmulatorHandle, tmp_path: Path
+) -> None:
+    expired = emulator2.mint_token("a@example.com", exp=1_700_000_000)
+    empty = accounts(tmp_path, "list")
+    listed = accounts(tmp_path, "list", QWEN_PROXY_TOKEN=expired)
+    rows = json.loads(accounts(tmp_path, "list", "--json", QWEN_PROXY_TOKEN=expired).stdout)
+
+    assert "no accounts in" in empty.stdout and "QWEN_PROXY_TOKEN is not set" in empty.stdout
+    assert "no accounts" not in listed.stdout
+    assert [(row["name"], row["state"]) for row in rows] == [("env", "expired")]
+    assert "set a fresh QWEN_PROXY_TOKEN" in listed.stdout
+    assert expired not in listed.stdout + listed.stderr
