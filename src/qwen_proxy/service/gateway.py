@@ -45,6 +45,12 @@ def configured_accounts(settings: Settings, file: AccountsFile | None = None) ->
     file = file or AccountsFile(accounts_path(settings.data_dir))
     accounts = file.load()
     if settings.token:
+        if any(a.name == ENV_ACCOUNT for a in accounts):
+            log.warning(
+                "the account %s of accounts.json is not used: QWEN_PROXY_TOKEN takes its "
+                "place; unset QWEN_PROXY_TOKEN, or give that account another name",
+                ENV_ACCOUNT,
+            )
         accounts = [a for a in accounts if a.name != ENV_ACCOUNT]
         accounts.append(
             Credentials(name=ENV_ACCOUNT, token=settings.token, cookies=settings.cookies)
