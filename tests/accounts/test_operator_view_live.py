@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from accounts_support import ADMIN_KEY, admin, pooled_gateway, states
-from gateway_support import MODEL, gateway_settings, running_gateway, write_session
+from gateway_support import (
+    MODEL,
+    browser_session,
+    gateway_settings,
+    running_gateway,
+    write_session,
+)
+from qwen_proxy.accounts import save_accounts
 from qwen_proxy.emulator.testing import EmulatorHandle
 from session_support import adopted_copy
 
@@ -102,3 +110,24 @@ def test_an_expired_environment_token_is_told_once_and_right(
     assert "set a fresh QWEN_PROXY_TOKEN" in rows["env"]["message"]
     assert "before then" not in caplog.text  # no advice to act before a date in the past
     assert "accounts add --name env" not in caplog.text
+
+
+def test_a_session_whose_renewal_is_refused_signs_in_at_the_auth_host_as_its_browser(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    account = emulator.accounts[0]
+    session = replace(browser_session(emulator), email=account.email, password=account.password)
+    save_accounts(tmp_path / "accounts.json", [session])
+    emulator.expire_token(EMAIL)  # the token the gateway holds no longer works
+    emulator.set_fault("expired_token", route="refresh")  # and neither does its refresh token
+    with pooled_gateway(emulator, tmp_path, signin_interval=0) as gateway:
+        answered = ask(gateway.url, "echo: signed in again")
+        row = states(gateway)["main"]
+    (sign_in,) = emulator.requests("/auth/api/v2/auths/signin")
+
+    assert answered.status_code == 200
+    assert answered.json()["choices"][0]["message"]["content"] == "signed in again"
+    assert row["state"] == "active"
+    assert sign_in.headers["bx-ua"] == account.bx_ua
+    assert sign_in.headers["bx-umidtoken"] == account.bx_umidtoken
+    assert sign_in.headers["sec-fetch-site"] == "same-site"

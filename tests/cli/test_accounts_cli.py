@@ -147,7 +147,8 @@ def test_list_shows_the_account_of_qwen_proxy_token_with_the_fix_for_its_expiry(
     listed = accounts(tmp_path, "list", QWEN_PROXY_TOKEN=expired)
     rows = json.loads(accounts(tmp_path, "list", "--json", QWEN_PROXY_TOKEN=expired).stdout)
 
-    assert "no accounts in" in empty.stdout and "QWEN_PROXY_TOKEN is not set" in empty.stdout
+    assert "no accounts in" in empty.stdout
+    assert "QWEN_PROXY_TOKEN is not set" in empty.stdout
     assert "no accounts" not in listed.stdout
     assert [(row["name"], row["state"]) for row in rows] == [("env", "expired")]
     assert "set a fresh QWEN_PROXY_TOKEN" in listed.stdout

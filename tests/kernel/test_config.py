@@ -108,6 +108,7 @@ def test_a_wrong_type_is_refused_with_the_variable_named() -> None:
         ("QWEN_PROXY_ACCOUNT_MAX_CONCURRENT", "0"),
         ("QWEN_PROXY_RETRIES", "-1"),
         ("QWEN_PROXY_CONVERSATION_TTL", "-5"),
+        ("QWEN_PROXY_SIGNIN_INTERVAL", "-1"),
     ],
 )
 def test_out_of_range_numbers_are_refused(variable: str, value: str) -> None:
@@ -131,3 +132,8 @@ def test_the_auth_host_and_its_version_are_settings_of_their_own() -> None:
     assert (moved.auth_base, moved.auth_version) == ("http://127.0.0.1:8900/auth", "0.4.0")
     with pytest.raises(SettingsError, match="QWEN_PROXY_AUTH_URL"):
         Settings.from_env({"QWEN_PROXY_AUTH_URL": "auth.qwen.ai"})
+
+
+def test_password_sign_ins_are_paced_45_seconds_apart_unless_told_otherwise() -> None:
+    assert Settings().signin_interval == 45.0
+    assert Settings.from_env({"QWEN_PROXY_SIGNIN_INTERVAL": "120"}).signin_interval == 120.0

@@ -25,7 +25,7 @@ from qwen_proxy.accounts.errors import NoAccountAvailable, OwnerUnavailable
 from qwen_proxy.accounts.jwt import token_expiry
 from qwen_proxy.accounts.lease import Finish, Lease
 from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
-from qwen_proxy.accounts.renewal import Refresh, SignIn, SignInPacer
+from qwen_proxy.accounts.renewal import Refresh, SignIn, SignInPacer, token_lifetime
 from qwen_proxy.accounts.renewing import Renewing
 from qwen_proxy.accounts.shared import LocalShare, SessionShare, SharedSession
 from qwen_proxy.accounts.state import AccountState, CooldownPolicy, Health
@@ -108,6 +108,7 @@ class AccountPool(Renewing):
         self._finish_lease: Finish = self._finish
         self._credentials: dict[str, Credentials] = {}
         self._expiry: dict[str, float | None] = {}
+        self._lifetimes: dict[str, float | None] = {}
         #: the last state read or written per account: what snapshot() and usable() show
         self._seen: dict[str, AccountState] = {}
         for account in accounts:
@@ -451,6 +452,7 @@ class AccountPool(Renewing):
         if self._credentials.pop(name, None) is None:
             raise KeyError(name)
         self._expiry.pop(name, None)
+        self._lifetimes.pop(name, None)
         self._seen.pop(name, None)
         self._retry_at.pop(name, None)
         task = self._renewals.pop(name, None)
@@ -525,10 +527,12 @@ class AccountPool(Renewing):
     # -- helpers -----------------------------------------------------------------------
 
     def _set_credentials(self, credentials: Credentials) -> None:
-        self._credentials[credentials.name] = credentials
-        self._expiry[credentials.name] = (
-            token_expiry(credentials.token) if credentials.token else None
-        )
+        name = credentials.name
+        expires = token_expiry(credentials.token) if credentials.token else None
+        self._credentials[name] = credentials
+        self._expiry[name] = expires
+        # read once here, not on every request
+        self._lifetimes[name] = token_lifetime(credentials, expires)
 
     def _remember(self, name: str, state: AccountState | None) -> None:
         if state is not None and name in self._credentials:

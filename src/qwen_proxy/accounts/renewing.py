@@ -36,7 +36,6 @@ from qwen_proxy.accounts.renewal import (
     attempt_renewal,
     min_validity,
     renew_ahead,
-    token_lifetime,
 )
 from qwen_proxy.accounts.shared import SessionShare, SharedSession
 from qwen_proxy.accounts.state import AccountState, Health
@@ -60,6 +59,7 @@ class Renewing:
     # set by AccountPool.__init__
     _credentials: dict[str, Credentials]
     _expiry: dict[str, float | None]
+    _lifetimes: dict[str, float | None]
     _seen: dict[str, AccountState]
     _store: AccountStateStore
     _clock: Callable[[], float]
@@ -97,7 +97,7 @@ class Renewing:
         return self._renewal_kind(credentials) is not None
 
     def _lifetime(self, name: str) -> float | None:
-        return token_lifetime(self._credentials[name], self._expiry.get(name))
+        return self._lifetimes.get(name)
 
     def _expiring(self, name: str, wall: float) -> bool:
         """No token, or its renewal should start (a third of its lifetime left, or less)."""
@@ -215,11 +215,11 @@ class Renewing:
                     format_time(expires, wall + 86400),
                     session_fix(name),
                 )
-        renewed = []
-        for name in self.due_for_renewal(wall):
-            if await self._schedule_renewal(name):
-                renewed.append(name)
-        return renewed
+        # all at once: a sign-in waiting for its turn holds up no other account's renewal
+        tasks = {name: self._schedule_renewal(name) for name in self.due_for_renewal(wall)}
+        if tasks:
+            await asyncio.wait(tasks.values())
+        return [name for name, task in tasks.items() if not task.cancelled() and task.result()]
 
     def next_renewal_in(self, limit: float) -> float:
         """Seconds until the next renewal should start (at most ``limit``)."""
