@@ -103,7 +103,8 @@ class UpstreamAuthFailed(ServiceUnavailable, UpstreamError):
     account_fault = AccountFault.AUTH
     default_message = (
         "The Qwen account's session token is expired or invalid. "
-        "Sign in to chat.qwen.ai again and update the account's token in the gateway."
+        "If the gateway cannot renew it, give the account a new browser session "
+        "(qwen-proxy accounts import-curl)."
     )
 
 
