@@ -33,7 +33,8 @@ class Target:
 
     kind: str  # "direct" or "gateway"
     url: str
-    token: str = ""
+    #: direct: what the emulator account's browser sends (token, cookie jar, bx-*, version)
+    session: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,9 +116,9 @@ async def _read_stream(
     return Sample(ttft=ttft, total=time.perf_counter() - started, chunks=chunks)
 
 
-def _direct_headers(token: str, chat_id: str | None = None) -> dict[str, str]:
+def _direct_headers(session: dict[str, str], chat_id: str | None = None) -> dict[str, str]:
     headers = {
-        "Authorization": f"Bearer {token}",
+        **session,
         "Content-Type": "application/json",
         "User-Agent": "bench/1.0",
         "source": "web",
@@ -173,13 +174,13 @@ async def direct_stream(session: aiohttp.ClientSession, target: Target, text: st
     async with session.post(
         target.url + "/api/v2/chats/new",
         data=orjson.dumps(new_chat),
-        headers=_direct_headers(target.token),
+        headers=_direct_headers(target.session),
     ) as response:
         chat_id = orjson.loads(await response.read())["data"]["id"]
     async with session.post(
         f"{target.url}/api/v2/chat/completions?chat_id={chat_id}",
         data=_completion_body(chat_id, text),
-        headers=_direct_headers(target.token, chat_id),
+        headers=_direct_headers(target.session, chat_id),
     ) as response:
         if response.status != 200:
             raise RuntimeError(f"completion answered {response.status}")
@@ -369,7 +370,7 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the scenario ``spec`` describes."""
     if spec.get("knobs") is not None:
         await set_knobs(spec["emulator_url"], spec["knobs"])
-    target = Target(spec["target"], spec["url"], spec.get("token", ""))
+    target = Target(spec["target"], spec["url"], dict(spec.get("session") or {}))
     if spec["scenario"] == "hold":
         return await hold_streams(
             target, streams=spec["streams"], pid=spec["pid"], wait=spec["timeout"]

@@ -37,6 +37,8 @@ from procs import (
     stop,
     wait_http,
 )
+from qwen_proxy.accounts import Credentials, save_accounts
+from qwen_proxy.emulator.testing import EmulatorHandle
 
 GATEWAY_CORE = 0
 LOAD_CORE = 1
@@ -50,7 +52,7 @@ UNPACED_SHORT = {"ttfb": 0.0, "event_delay": 0.0, "answer_length": None, "delta_
 UNPACED_LONG = {"ttfb": 0.0, "event_delay": 0.0, "answer_length": 3000, "delta_max": 6}
 #: the 2026-06 era: the gateway's single QWEN_PROXY_TOKEN serves without a browser session
 #: for as long as a run takes (the firewall's gates would only measure the slider page)
-EMULATOR_FLAGS = ["--no-fragment", "--no-record", "--auth-era", "2026-06"]
+EMULATOR_FLAGS = ["--no-fragment", "--no-record"]
 REDIS_FLAGS = ["--save", "", "--appendonly", "no", "--daemonize", "no"]
 #: streams that stay open: the first text after 5 s, then one event every 5 s
 HELD = {"ttfb": 0.0, "event_delay": 5.0, "answer_length": 60, "delta_max": 6}
@@ -82,7 +84,8 @@ class Services:
         self.gateway: subprocess.Popen[bytes] | None = None
         self.emulator_url = ""
         self.gateway_url = ""
-        self.token = ""
+        #: what the emulator account's browser sends (test data; never printed or stored)
+        self.session: dict[str, str] = {}
 
     def start(self) -> None:
         """Start both and wait until they answer."""
@@ -100,18 +103,32 @@ class Services:
             line = raw.decode().strip()
             if line.startswith("qwen emulator on "):
                 self.emulator_url = line.removeprefix("qwen emulator on ")
-            elif line.startswith("token: "):
-                # the emulator's sample account: never printed or stored by the bench
-                self.token = line.removeprefix("token: ")
                 break
-        if not self.token:
+        if not self.emulator_url:
             raise RuntimeError("the emulator did not start; see " + str(self.workdir))
+        emulator = EmulatorHandle.connect(self.emulator_url)
+        # the gateway holds the emulator account as a user adds one: its browser session
+        account = emulator.accounts[0]
+        self.session = account.browser_headers()
+        save_accounts(
+            self.workdir / "data" / "accounts.json",
+            [
+                Credentials(
+                    name="bench",
+                    token=account.token,
+                    cookies=account.cookies,
+                    bx_ua=account.bx_ua,
+                    bx_umidtoken=account.bx_umidtoken,
+                    bx_v=account.bx_v,
+                )
+            ],
+        )
         gateway_port = free_port()
         env = {
             **os.environ,
             "QWEN_PROXY_PORT": str(gateway_port),
             "QWEN_PROXY_UPSTREAM_URL": self.emulator_url,
-            "QWEN_PROXY_TOKEN": self.token,
+            "QWEN_PROXY_AUTH_URL": emulator.auth_url,
             "QWEN_PROXY_DATA_DIR": str(self.workdir / "data"),
             # one emulator account carries every stream of the run
             "QWEN_PROXY_ACCOUNT_MAX_CONCURRENT": "100000",
@@ -147,7 +164,7 @@ def load(services: Services, spec: dict[str, Any]) -> dict[str, Any]:
     """Run one scenario in a fresh load process on the load core; its JSON result."""
     spec = {"emulator_url": services.emulator_url, **spec}
     if spec["target"] == "direct":
-        spec.update(url=services.emulator_url, token=services.token)
+        spec.update(url=services.emulator_url, session=services.session)
     else:
         spec["url"] = services.gateway_url
     done = subprocess.run(

@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, browser_session, gateway_settings, running_gateway
 from qwen_proxy.accounts import AccountPool, Credentials, ManualClock, save_accounts
-from qwen_proxy.emulator.config import Account, EmulatorConfig
+from qwen_proxy.emulator.config import Account, AuthEra, EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.server.run import BackgroundGateway
 
@@ -39,11 +40,12 @@ def email(name: str) -> str:
 
 
 @contextmanager
-def several_accounts(names: Iterable[str] = ("a", "b", "c")) -> Iterator[EmulatorHandle]:
-    """An emulator that knows one account per name (password from ``PASSWORDS``)."""
-    config = EmulatorConfig(
-        accounts=[Account(email(n), PASSWORDS[n]) for n in names], auth_era="2026-06"
-    )
+def several_accounts(
+    names: Iterable[str] = ("a", "b", "c"), *, era: AuthEra = "2026-10"
+) -> Iterator[EmulatorHandle]:
+    """An emulator of ``era`` that knows one account per name (password from ``PASSWORDS``);
+    "2026-06" for accounts that are a single token."""
+    config = EmulatorConfig(accounts=[Account(email(n), PASSWORDS[n]) for n in names], auth_era=era)
     with running_emulator(config) as handle:
         yield handle
 
@@ -56,14 +58,15 @@ def write_accounts(
     passwords: bool = False,
     tokens: dict[str, str] | None = None,
 ) -> None:
-    """accounts.json with each named emulator account (its current token unless given)."""
+    """accounts.json with each named emulator account: its browser session (2026-10 era) or
+    its bare token (2026-06), with its current token unless given."""
     accounts = []
     for name in names:
-        token = (tokens or {}).get(name) or emulator.account(email(name)).token
+        session = browser_session(emulator, name, email(name))
         accounts.append(
-            Credentials(
-                name=name,
-                token=token,
+            replace(
+                session,
+                token=(tokens or {}).get(name) or session.token,
                 email=email(name),
                 password=PASSWORDS[name] if passwords else None,
             )

@@ -14,7 +14,7 @@ import openai
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_support import gateway_settings, running_gateway
+from gateway_support import running_gateway, session_settings
 from qwen_proxy.emulator.config import EmulatorConfig
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.server.run import BackgroundGateway
@@ -36,24 +36,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # --- emulator (owner: emulator) -------------------------------------------------------------
-# A fresh offline Qwen service per test on a free port (start-up measured at ~5 ms).
-# The tests written before browser sessions run in the era they were written for (2026-06:
-# a token alone opens every route); the 2026-10 rules have their own tests and fixtures.
+# A fresh offline Qwen service per test on a free port (start-up measured at ~5 ms), speaking
+# today's upstream (2026-10 era: browser sessions, 15-minute tokens, the firewall's gates).
+# The old upstream (2026-06: a token alone opens every route) stays for the tests of accounts
+# that are still a single token.
 
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorHandle]:
-    """A running emulator (2026-06 era) with the default sample account; see
+    """A running emulator of today's upstream with the default sample account; see
     qwen_proxy.emulator.testing."""
-    with running_emulator(EmulatorConfig.default(auth_era="2026-06")) as handle:
+    with running_emulator(EmulatorConfig.default()) as handle:
         yield handle
 
 
 @pytest.fixture
-def emulator_now() -> Iterator[EmulatorHandle]:
-    """A running emulator of today's upstream (2026-10 era: browser sessions, 15-minute
-    tokens, the firewall's gates) with the default sample account."""
-    with running_emulator(EmulatorConfig.default()) as handle:
+def emulator_now(emulator: EmulatorHandle) -> EmulatorHandle:
+    """The same as ``emulator`` (the name says the era where it matters to the test)."""
+    return emulator
+
+
+@pytest.fixture
+def emulator_2026_06() -> Iterator[EmulatorHandle]:
+    """A running emulator of the upstream before browser sessions (a long-lived token alone
+    opens every route), for the accounts that are still a single token."""
+    with running_emulator(EmulatorConfig.default(auth_era="2026-06")) as handle:
         yield handle
 
 
@@ -66,17 +73,15 @@ def emulator_now() -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 def gateway(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[BackgroundGateway]:
-    """A gateway using the emulator's sample account, memory store."""
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as running:
+    """A gateway using the emulator's sample account (its browser session), memory store."""
+    with running_gateway(session_settings(emulator, tmp_path)) as running:
         yield running
 
 
 @pytest.fixture
 def slow_gateway(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[BackgroundGateway]:
     """A gateway with a 1 s first-byte timeout and no retries (timeout tests)."""
-    settings = gateway_settings(
-        emulator.url, emulator.token, tmp_path, first_byte_timeout=1.0, retries=0
-    )
+    settings = session_settings(emulator, tmp_path, first_byte_timeout=1.0, retries=0)
     with running_gateway(settings) as running:
         yield running
 

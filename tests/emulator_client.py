@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 
-from qwen_proxy.emulator.testing import EmulatorHandle
+from qwen_proxy.accounts.jwt import token_claims
+from qwen_proxy.emulator.testing import EmulatedAccount, EmulatorHandle, session_headers
+from qwen_proxy.qwen.headers import merge_token_cookie
 
 
 @dataclass
@@ -70,12 +72,29 @@ class Qwen:
         self.token = token or emulator.token
         #: a browser session's headers (2026-10 era): sent instead of the bare Bearer header
         self.browser = browser
+        #: today's upstream: a token goes with the browser session it belongs to
+        self.today = emulator.era == "2026-10"
 
     def auth(self, token: str | None = None) -> dict[str, str]:
-        """The Bearer header, or the whole browser session when the client has one."""
+        """The Bearer header (2026-06), the token with the sample browser session of its
+        account (2026-10), or the whole browser session when the client was given one."""
         if self.browser is not None and token is None:
             return dict(self.browser)
+        token = token or self.token
+        account = self._account_of(token) if self.today else None
+        if account is None:
+            return {"Authorization": f"Bearer {token}"}
+        jar = merge_token_cookie(account.cookies, token)
+        return session_headers(token, jar, account.bx_ua, account.bx_umidtoken, account.bx_v)
+
+    def bearer(self, token: str | None = None) -> dict[str, str]:
+        """The Bearer header alone, without any browser session."""
         return {"Authorization": f"Bearer {token or self.token}"}
+
+    def _account_of(self, token: str) -> EmulatedAccount | None:
+        """The emulator account a token names (its signature unchecked: test data)."""
+        user = (token_claims(token) or {}).get("id")
+        return next((a for a in self.emulator.accounts if a.user_id == user), None)
 
     def new_chat(self, chat_type: str = "t2t", token: str | None = None) -> str:
         """Create a chat; its id."""

@@ -7,19 +7,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qwen_proxy.accounts import Credentials, save_accounts
 from qwen_proxy.config import Settings
+from qwen_proxy.emulator.testing import EmulatorHandle
 from qwen_proxy.server.run import BackgroundGateway
 
 MODEL = "qwen3.7-plus"
+#: the account a test gateway knows the emulator's first account by
+SESSION_ACCOUNT = "main"
 
 
 def gateway_settings(
     upstream_url: str, token: str | None, data_dir: Path, **overrides: Any
 ) -> Settings:
-    """Settings for a test gateway: free port, fast retries, memory store unless asked."""
+    """Settings for a test gateway: free port, fast retries, memory store unless asked; the
+    auth host is the emulator's (``/auth`` on the same server)."""
     values: dict[str, Any] = {
         "port": 0,
         "upstream_url": upstream_url,
+        "auth_url": upstream_url.rstrip("/") + "/auth",
         "token": token,
         "data_dir": data_dir,
         "store": "memory",
@@ -31,6 +37,34 @@ def gateway_settings(
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def browser_session(
+    emulator: EmulatorHandle, name: str = SESSION_ACCOUNT, email: str | None = None
+) -> Credentials:
+    """An emulator account as the gateway knows it after ``accounts import-curl``: the browser
+    session it was handed (2026-10 era), or its bare token (2026-06 era)."""
+    account = emulator.account(email) if email else emulator.accounts[0]
+    return Credentials(
+        name=name,
+        token=account.token,
+        cookies=account.cookies or None,
+        bx_ua=account.bx_ua or None,
+        bx_umidtoken=account.bx_umidtoken or None,
+        bx_v=account.bx_v or None,
+    )
+
+
+def write_session(emulator: EmulatorHandle, data_dir: Path) -> None:
+    """accounts.json in ``data_dir`` with the emulator's first account's browser session."""
+    save_accounts(data_dir / "accounts.json", [browser_session(emulator)])
+
+
+def session_settings(emulator: EmulatorHandle, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test gateway whose account is the emulator's first, as a user adds it
+    today (a browser session in accounts.json, renewed at the emulator's auth host)."""
+    write_session(emulator, data_dir)
+    return gateway_settings(emulator.url, None, data_dir, **overrides)
 
 
 @contextmanager

@@ -119,6 +119,9 @@ class Settings:
     thinking_format: ThinkingFormat = "summary"
     account_max_concurrent: int = 4
     account_min_interval: float = 0.0
+    #: at most one password sign-in per this many seconds, across all accounts (the upstream
+    #: walls off an address that signs in often; renewals from the cookie jar are not paced)
+    signin_interval: float = 45.0
     keep_alive: int = 75
     log_level: LogLevel = "info"
     #: Claude model names the Anthropic face maps to Qwen models: ``glob=model`` pairs,
@@ -181,6 +184,7 @@ class Settings:
             "backoff_max",
             "cleanup_interval",
             "cleanup_pace",
+            "signin_interval",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{variable(name)} must be 0 or more")

@@ -197,8 +197,9 @@ async def test_auth_failure_without_password_disables_and_tells_the_operator_the
     await report(pool, Outcome.auth())
     status = pool.snapshot()[0]
     assert status.state == "disabled"
-    assert "qwen-proxy accounts add --name a --token" in (status.message or "")
-    assert "import cookies" in (status.message or "")
+    # the fix is a new browser session, pasted as one copied request
+    assert "qwen-proxy accounts import-curl a" in (status.message or "")
+    assert "accounts add" not in (status.message or "")
     with pytest.raises(NoAccountAvailable, match="1 disabled") as caught:
         await pool.acquire(MODEL, max_wait=0)
     assert caught.value.retry_after is None

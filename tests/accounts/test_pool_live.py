@@ -88,7 +88,7 @@ def test_captcha_quarantines_the_account_until_fresh_cookies_are_imported(
 ) -> None:
     caplog.set_level(logging.INFO)
     cookie = "cna=browser-cookie-value-xyz; isg=another-secret-cookie"
-    with several_accounts("ab") as emulator:
+    with several_accounts("ab", era="2026-06") as emulator:
         write_accounts(tmp_path, emulator, "ab")
         fault = emulator.set_fault("waf_json", account=email("b"))
         with pooled_gateway(emulator, tmp_path) as gateway:
@@ -121,26 +121,26 @@ def test_captcha_quarantines_the_account_until_fresh_cookies_are_imported(
     assert_no_secret(caplog.text + listing, [b_token, "browser-cookie-value-xyz"])
 
 
-def test_expired_token_is_renewed_by_sign_in_and_saved(
+def test_expired_tokens_are_renewed_by_paced_sign_ins_while_the_request_waits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with several_accounts("ab") as emulator:
+    with several_accounts("ab", era="2026-06") as emulator:
         write_accounts(tmp_path, emulator, "ab", passwords=True)
-        with pooled_gateway(emulator, tmp_path) as gateway:
+        with pooled_gateway(emulator, tmp_path, signin_interval=0.3) as gateway:
             client = sdk(gateway.url)
             ask(client, "echo: warm up")
             dead = emulator.account(email("a")).token
             emulator.expire_token(email("a"))
             emulator.expire_token(email("b"))
-            # both tokens now fail upstream: the request waits for nothing, the sign-ins run
-            with pytest.raises(openai.APIStatusError):
-                ask(client, "echo: while expired")
+            # both tokens now fail upstream: the request waits for a renewal and is served
+            while_expired = ask(client, "echo: while expired")
             wait_until(lambda: all(r["state"] == "active" for r in states(gateway).values()))
             answer = ask(client, "echo: after renewal")
             sign_ins = emulator.requests("/auths/signin")
         stored = {a.name: a for a in load_accounts(tmp_path / "accounts.json")}
 
+    assert while_expired == "while expired"
     assert answer == "after renewal"
     assert len(sign_ins) == 2
     assert stored["a"].token != dead
@@ -150,7 +150,7 @@ def test_expired_token_is_renewed_by_sign_in_and_saved(
 
 
 def test_token_expired_in_the_file_is_renewed_at_start(tmp_path: Path) -> None:
-    with several_accounts("a") as emulator:
+    with several_accounts("a", era="2026-06") as emulator:
         old = emulator.mint_token(email("a"), exp=int(time.time()) - 60)
         write_accounts(tmp_path, emulator, "a", passwords=True, tokens={"a": old})
         with pooled_gateway(emulator, tmp_path) as gateway:
@@ -165,7 +165,7 @@ def test_expired_token_without_password_tells_the_operator_how_to_fix_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    with several_accounts("a") as emulator:
+    with several_accounts("a", era="2026-06") as emulator:
         write_accounts(tmp_path, emulator, "a")
         with pooled_gateway(emulator, tmp_path) as gateway:
             emulator.expire_token(email("a"))
@@ -175,8 +175,8 @@ def test_expired_token_without_password_tells_the_operator_how_to_fix_it(
 
     assert failed.value.status_code == 503
     assert row["state"] == "disabled"
-    assert "qwen-proxy accounts add --name a" in row["message"]
-    assert "qwen-proxy accounts add --name a" in caplog.text
+    assert "qwen-proxy accounts import-curl a" in row["message"]
+    assert "qwen-proxy accounts import-curl a" in caplog.text
 
 
 def test_no_account_left_answers_503_saying_why_and_when(tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_no_account_left_answers_503_saying_why_and_when(tmp_path: Path) -> None
 
 
 def test_first_request_succeeds_when_one_account_is_already_expired(tmp_path: Path) -> None:
-    with several_accounts("ab") as emulator:
+    with several_accounts("ab", era="2026-06") as emulator:
         write_accounts(tmp_path, emulator, "ab")
         emulator.expire_token(email("a"))
         with pooled_gateway(emulator, tmp_path) as gateway:

@@ -95,6 +95,10 @@ async def test_every_field_of_a_state_survives_the_round_trip(make_store: StoreF
         verify_url="https://example.test/verify",
         message="needs captcha verification",
         last_sign_in=T0 - 100,
+        session=2,
+        private_session=1,
+        private_error="settings route failed",
+        private_tried=T0 - 50,
     )
     writer, reader = make_store(), make_store()
     await writer.update("a", lambda _: state)

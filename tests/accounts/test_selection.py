@@ -193,7 +193,7 @@ async def test_cancelled_request_frees_its_slot_without_counting_a_failure() -> 
 
 async def test_no_accounts_configured_says_how_to_add_one() -> None:
     pool = make_pool(ManualClock(), names="")
-    with pytest.raises(NoAccountAvailable, match="accounts add") as caught:
+    with pytest.raises(NoAccountAvailable, match="accounts import-curl NAME") as caught:
         await pool.acquire(MODEL)
     assert caught.value.should_retry is False
     assert caught.value.status == 503

@@ -136,8 +136,10 @@ def test_a_token_only_account_meets_the_firewall_of_todays_upstream(
 
 
 def test_an_old_accounts_file_is_migrated_when_the_gateway_starts_and_keeps_serving(
-    emulator: EmulatorHandle, tmp_path: Path
+    emulator_2026_06: EmulatorHandle, tmp_path: Path
 ) -> None:
+    # an account that is still a single token, where the upstream still takes one
+    emulator = emulator_2026_06
     path = tmp_path / "accounts.json"
     old_layout = {"version": 1, "accounts": [{"name": "a", "token": emulator.token}]}
     path.write_text(json.dumps(old_layout))

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.keys import add_key, key_rows, revoke_key
 from qwen_proxy.keys.file import FileKeyStore
 
@@ -45,9 +45,7 @@ def until(check: Any, within: float = FOLLOW_WITHIN) -> float:
 @pytest.fixture
 def keyed(emulator: Any, tmp_path: Path) -> Any:
     """A gateway with one environment key ("k-env") and the keys in tmp_path/keys.json."""
-    settings = gateway_settings(
-        emulator.url, emulator.token, tmp_path, api_keys=("k-env",), admin_key="admin-secret"
-    )
+    settings = session_settings(emulator, tmp_path, api_keys=("k-env",), admin_key="admin-secret")
     with running_gateway(settings) as gateway:
         yield gateway
 
@@ -79,7 +77,7 @@ def test_a_revoked_key_is_refused_within_two_seconds(keyed: Any, tmp_path: Path)
 def test_an_expired_key_is_a_401(emulator: Any, tmp_path: Path) -> None:
     secret = add(tmp_path, "temp", expires_at=time.time() + 0.5)
     time.sleep(0.6)
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         refused = httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret))
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
@@ -88,7 +86,7 @@ def test_an_expired_key_is_a_401(emulator: Any, tmp_path: Path) -> None:
 
 def test_named_keys_alone_turn_client_auth_on(emulator: Any, tmp_path: Path) -> None:
     secret = add(tmp_path, "alice")
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         assert httpx.post(gateway.url + CHAT, json=BODY).status_code == 401
         assert httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret)).status_code == 200
 
@@ -97,7 +95,7 @@ def test_over_the_rpm_is_a_429_in_openais_shape_with_retry_after(
     emulator: Any, tmp_path: Path
 ) -> None:
     secret = add(tmp_path, "alice", rpm=2)
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         answers = [
             httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret)) for _ in range(3)
         ]
@@ -115,7 +113,7 @@ def test_over_the_rpm_is_a_429_in_openais_shape_with_retry_after(
 
 def test_tokens_of_replies_count_against_the_tpm(emulator: Any, tmp_path: Path) -> None:
     secret = add(tmp_path, "alice", tpm=5)
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         first = httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret))
         assert first.status_code == 200
         assert first.json()["usage"]["total_tokens"] >= 5
@@ -132,7 +130,7 @@ async def test_requests_over_the_concurrency_limit_are_refused_while_others_run(
 ) -> None:
     _, secret = await add_key(FileKeyStore(tmp_path), "alice", now=time.time(), concurrency=2)
     emulator.set_knobs(event_delay=0.05, answer_length=200)
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path)
+    settings = session_settings(emulator, tmp_path)
     with running_gateway(settings) as gateway:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
             answers = await asyncio.gather(
@@ -150,7 +148,7 @@ async def test_requests_over_the_concurrency_limit_are_refused_while_others_run(
 
 def test_a_model_outside_the_keys_list_is_model_not_found(emulator: Any, tmp_path: Path) -> None:
     secret = add(tmp_path, "alice", models=("qwen-max-latest",))
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         refused = httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret))
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "model_not_found"
@@ -159,7 +157,7 @@ def test_a_model_outside_the_keys_list_is_model_not_found(emulator: Any, tmp_pat
 
 def test_usage_of_a_key_reaches_the_key_store(emulator: Any, tmp_path: Path) -> None:
     secret = add(tmp_path, "alice")
-    with running_gateway(gateway_settings(emulator.url, emulator.token, tmp_path)) as gateway:
+    with running_gateway(session_settings(emulator, tmp_path)) as gateway:
         for _ in range(2):
             assert httpx.post(gateway.url + CHAT, json=BODY, headers=auth(secret)).is_success
     # the gateway writes what is left at shutdown (and every two seconds while it runs)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.keys import add_key, revoke_key
 from qwen_proxy.keys.redis import RedisKeyStore
 
@@ -41,9 +41,8 @@ async def test_two_instances_share_a_keys_rpm_concurrency_and_revocation(
     emulator.set_knobs(event_delay=0.05, answer_length=120)
 
     def settings(name: str) -> Any:
-        return gateway_settings(
-            emulator.url,
-            emulator.token,
+        return session_settings(
+            emulator,
             tmp_path / name,
             store=redis_url,
             redis_prefix=prefix,

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, gateway_settings, running_gateway, session_settings
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ BODY = {"model": MODEL, "messages": [{"role": "user", "content": "echo: hi"}]}
 
 @pytest.fixture
 def keyed_gateway(emulator: Any, tmp_path: Path) -> Any:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, api_keys=("k-one", "k-two"))
+    settings = session_settings(emulator, tmp_path, api_keys=("k-one", "k-two"))
     with running_gateway(settings) as gateway:
         yield gateway
 
@@ -58,7 +58,7 @@ def test_not_ready_without_any_account(emulator: Any, tmp_path: Path) -> None:
 
 
 def test_body_over_limit_is_413(emulator: Any, tmp_path: Path) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, max_body_bytes=2048)
+    settings = session_settings(emulator, tmp_path, max_body_bytes=2048)
     with running_gateway(settings) as gateway:
         big = {"model": MODEL, "messages": [{"role": "user", "content": "x" * 5000}]}
         response = httpx.post(gateway.url + CHAT, json=big)

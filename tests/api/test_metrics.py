@@ -10,7 +10,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 @pytest.fixture
 def gateway(emulator: Any, tmp_path: Path) -> Any:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, admin_key="admin-secret")
+    settings = session_settings(emulator, tmp_path, admin_key="admin-secret")
     with running_gateway(settings) as running:
         yield running
 

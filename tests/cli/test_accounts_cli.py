@@ -152,3 +152,19 @@ def test_cookies_that_replace_the_token_say_so(tmp_path: Path) -> None:
     result = accounts(tmp_path, "import-cookies", "main", "-", stdin="token=new-token; other=1")
     assert result.returncode == 0, result.stderr
     assert "replaces the token stored for main" in result.stderr
+
+
+def test_list_shows_the_account_of_qwen_proxy_token_with_the_fix_for_its_expiry(
+    emulator2: EmulatorHandle, tmp_path: Path
+) -> None:
+    expired = emulator2.mint_token("a@example.com", exp=1_700_000_000)
+    empty = accounts(tmp_path, "list")
+    listed = accounts(tmp_path, "list", QWEN_PROXY_TOKEN=expired)
+    rows = json.loads(accounts(tmp_path, "list", "--json", QWEN_PROXY_TOKEN=expired).stdout)
+
+    assert "no accounts in" in empty.stdout
+    assert "QWEN_PROXY_TOKEN is not set" in empty.stdout
+    assert "no accounts" not in listed.stdout
+    assert [(row["name"], row["state"]) for row in rows] == [("env", "expired")]
+    assert "set a fresh QWEN_PROXY_TOKEN" in listed.stdout
+    assert expired not in listed.stdout + listed.stderr

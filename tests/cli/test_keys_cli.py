@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def test_keys_add_prints_only_the_key_and_list_never_shows_it(tmp_path: Path) ->
 def test_a_running_gateway_follows_keys_added_and_revoked_by_the_cli(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, api_keys=("k-env",))
+    settings = session_settings(emulator, tmp_path, api_keys=("k-env",))
     with running_gateway(settings) as gateway:
         key = command(tmp_path, "keys", "add", "bob").stdout.strip()
         headers = {"Authorization": f"Bearer {key}"}
@@ -83,7 +83,7 @@ def test_a_running_gateway_follows_keys_added_and_revoked_by_the_cli(
 
 @pytest.mark.slow
 def test_sessions_purge_upstream_deletes_the_forgotten_chats(emulator: Any, tmp_path: Path) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, store="sqlite")
+    settings = session_settings(emulator, tmp_path, store="sqlite")
     with running_gateway(settings) as gateway:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
         for text in ("first conversation", "second conversation"):

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def sessions(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_sessions_list_show_and_purge(emulator: Any, tmp_path: Path) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, store="sqlite")
+    settings = session_settings(emulator, tmp_path, store="sqlite")
     with running_gateway(settings) as gateway:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
         history: list[dict[str, Any]] = [{"role": "user", "content": "My name is Ada."}]

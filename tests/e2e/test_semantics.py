@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.emulator.model import long_text
 from qwen_proxy.emulator.testing import EmulatorHandle
 
@@ -51,7 +51,7 @@ def make_client(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[Any]:
     with_gateways: list[Any] = []
 
     def build(**overrides: Any) -> openai.OpenAI:
-        settings = gateway_settings(emulator.url, emulator.token, tmp_path, **overrides)
+        settings = session_settings(emulator, tmp_path, **overrides)
         context = running_gateway(settings)
         gateway = context.__enter__()
         with_gateways.append(context)

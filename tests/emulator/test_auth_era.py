@@ -358,7 +358,7 @@ def test_the_settings_route_records_memory_and_tool_switches(
     )
     after = emulator_now.settings(EMAIL)
     plain = browser.http.post(
-        "/api/v2/users/user/settings/update", json=change, headers=browser.auth(browser.token)
+        "/api/v2/users/user/settings/update", json=change, headers=browser.bearer()
     )
 
     assert before["memory"]["enable_memory"] is True
@@ -389,8 +389,9 @@ def test_the_record_shows_cookie_names_and_how_the_token_came(browser: Qwen) -> 
 
 
 def test_in_the_2026_06_era_a_token_alone_writes_and_there_is_no_auth_host(
-    emulator: EmulatorHandle,
+    emulator_2026_06: EmulatorHandle,
 ) -> None:
+    emulator = emulator_2026_06
     client = Qwen(emulator)
     chat_id = client.new_chat()
 

@@ -108,6 +108,7 @@ def test_a_wrong_type_is_refused_with_the_variable_named() -> None:
         ("QWEN_PROXY_ACCOUNT_MAX_CONCURRENT", "0"),
         ("QWEN_PROXY_RETRIES", "-1"),
         ("QWEN_PROXY_CONVERSATION_TTL", "-5"),
+        ("QWEN_PROXY_SIGNIN_INTERVAL", "-1"),
     ],
 )
 def test_out_of_range_numbers_are_refused(variable: str, value: str) -> None:
@@ -154,3 +155,8 @@ def test_default_anthropic_model_map_covers_the_three_claude_families() -> None:
 def test_a_broken_anthropic_model_map_names_the_variable(text: str) -> None:
     with pytest.raises(SettingsError, match="QWEN_PROXY_ANTHROPIC_MODEL_MAP"):
         Settings.from_env({"QWEN_PROXY_ANTHROPIC_MODEL_MAP": text})
+
+
+def test_password_sign_ins_are_paced_45_seconds_apart_unless_told_otherwise() -> None:
+    assert Settings().signin_interval == 45.0
+    assert Settings.from_env({"QWEN_PROXY_SIGNIN_INTERVAL": "120"}).signin_interval == 120.0

@@ -113,12 +113,86 @@ def test_waf_json_captcha_keeps_the_verification_url() -> None:
     assert (err.status, err.code) == (503, "upstream_captcha")
 
 
-def test_waf_json_crowded_is_overloaded_with_a_short_wait() -> None:
+def test_waf_json_crowded_is_a_challenge_not_overload() -> None:
     body = b'{"ret":["RGV587_ERROR::SM::the system is crowded, try again later"],"data":{}}'
     err = classify_answer(200, JSON, body)
-    assert isinstance(err, qe.UpstreamOverloaded)
-    assert err.retry_after == 30
-    assert err.retryable
+    assert isinstance(err, qe.UpstreamCaptcha)
+    assert (err.status, err.code, err.account_fault) == (503, "upstream_captcha", "captcha")
+    assert not hasattr(qe, "UpstreamOverloaded")
+
+
+CHALLENGE = {
+    "ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::哎哟喂,被挤爆啦,请稍后重试"],
+    "data": {
+        "url": "https://chat.qwen.ai:443//api/v2/chat/completions/_____tmd_____/punish"
+        "?x5secdata=abc&x5step=1&action=captcha&pureCaptcha="
+    },
+}
+
+
+@pytest.mark.parametrize("actual", [0, 200, 403, 429])
+def test_the_risk_engines_challenge_is_a_captcha_with_its_punish_url(actual: int) -> None:
+    err = classify_answer(200, JSON, orjson.dumps(CHALLENGE), actual)
+    assert isinstance(err, qe.UpstreamCaptcha)
+    assert err.verify_url == CHALLENGE["data"]["url"]  # type: ignore[index]
+    assert "x5secdata" not in err.message
+
+
+SLIDER = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>人机验证</title></head><body>'
+    '<script>window._config_ = {"action": "captcha", '
+    '"punish_url": "/_____tmd_____/punish?x5secdata=SLIDER&amp;x5step=1"};</script></body></html>'
+).encode()
+
+
+def test_the_slider_page_is_a_captcha_that_keeps_its_verification_url() -> None:
+    err = classify_answer(200, HTML, SLIDER)
+    assert isinstance(err, qe.UpstreamCaptcha)
+    assert err.verify_url == "/_____tmd_____/punish?x5secdata=SLIDER&x5step=1"
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["aliyun_waf", "punish", "x5sec", "baxia", "nc_1_n1z", "人机验证", "captcha", "<!doctype"],
+)
+def test_every_marker_of_the_slider_page_alone_makes_a_captcha(marker: str) -> None:
+    page = f"<!-- page --><html><body>{marker}</body></html>"
+    if marker == "<!doctype":
+        page = "<!DOCTYPE html><html><body>please wait</body></html>"
+    err = classify_answer(200, HTML, page.encode())
+    assert isinstance(err, qe.UpstreamCaptcha)
+
+
+def test_an_html_error_page_of_a_server_failure_is_no_captcha() -> None:
+    page = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+    assert isinstance(classify_answer(502, HTML, page), qe.UpstreamServerError)
+    assert isinstance(classify_answer(200, HTML, page, 502), qe.UpstreamServerError)
+
+
+@pytest.mark.parametrize(
+    ("actual", "body", "error"),
+    [
+        (401, b'{"detail":"Not authenticated"}', qe.UpstreamAuthFailed),
+        (429, b'{"success":false,"data":{"code":"x","details":"y"}}', qe.UpstreamRateLimited),
+        (500, b'{"success":false}', qe.UpstreamServerError),
+        (403, orjson.dumps(CHALLENGE), qe.UpstreamCaptcha),
+    ],
+)
+def test_a_200_naming_its_real_status_is_classified_by_that_status(
+    actual: int, body: bytes, error: type[qe.UpstreamError]
+) -> None:
+    assert isinstance(classify_answer(200, JSON, body, actual), error)
+    with pytest.raises(error):
+        json_payload(200, JSON, body, actual)
+
+
+def test_a_200_that_names_another_status_is_an_error_even_when_it_looks_like_data() -> None:
+    with pytest.raises(qe.UpstreamAuthFailed):
+        json_payload(200, JSON, b'{"success":true,"data":{}}', 401)
+    assert json_payload(200, JSON, b'{"success":true,"data":{}}', 200) == {
+        "success": True,
+        "data": {},
+    }
 
 
 @pytest.mark.parametrize("status", [200, 403, 405])
@@ -225,7 +299,7 @@ ENVELOPES = [
         {"ret": ["FAIL_SYS_USER_VALIDATE", "verify"], "data": {"url": "https://x/punish"}},
         qe.UpstreamCaptcha,
     ),
-    ({"ret": ["RGV587_ERROR::SM::crowded"], "data": {}}, qe.UpstreamOverloaded),
+    ({"ret": ["RGV587_ERROR::SM::crowded"], "data": {}}, qe.UpstreamCaptcha),
     ({"detail": "Your session has expired or the token is invalid."}, qe.UpstreamAuthFailed),
     ({"error": "Internal error!"}, qe.UpstreamBadRequest),
 ]

@@ -318,3 +318,112 @@ async def test_two_accounts_never_share_a_connection() -> None:
     assert endpoints[0] == endpoints[2]
     assert endpoints[0] != endpoints[1]
     assert endpoints[0].host == endpoints[1].host
+
+
+# -- errors in 200s ------------------------------------------------------------------------------
+
+CHALLENGE = {
+    "ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::crowded"],
+    "data": {"url": "https://chat.qwen.ai:443//api/v2/chat/completions/_____tmd_____/punish?a=1"},
+}
+SLIDER = (
+    b'<!doctype html><html><body><div id="nc_1_n1z">captcha</div><script>var c = '
+    b'{"punish_url": "/_____tmd_____/punish?x5secdata=S&x5step=1"};</script></body></html>'
+)
+
+
+async def test_a_stream_labelled_200_whose_real_status_is_an_error_raises_it() -> None:
+    answer = MockResponse(
+        content_type=SSE, body=b'{"detail":"Not authenticated"}', actual_status=401
+    )
+    client, transport = client_for(answer)
+    with pytest.raises(UpstreamAuthFailed):
+        await client.open_completion(Account(), "chat-1", {"stream": True})
+    assert transport.unreleased == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "url"),
+    [
+        (MockResponse(json=CHALLENGE, actual_status=403), CHALLENGE["data"]["url"]),  # type: ignore[index]
+        (
+            MockResponse(content_type="text/html; charset=utf-8", body=SLIDER),
+            "http://upstream.test/_____tmd_____/punish?x5secdata=S&x5step=1",
+        ),
+    ],
+    ids=["challenge-json", "slider-page"],
+)
+async def test_a_challenge_before_the_stream_is_a_captcha_with_an_absolute_url(
+    answer: MockResponse, url: str
+) -> None:
+    client, _ = client_for(answer)
+    with pytest.raises(UpstreamCaptcha) as caught:
+        await client.open_completion(Account(), "chat-1", {"stream": True})
+    assert caught.value.verify_url == url
+
+
+async def test_a_challenge_as_the_whole_body_of_a_stream_is_a_captcha_not_an_empty_reply() -> None:
+    client, _ = client_for(MockResponse(content_type=SSE, body=orjson.dumps(CHALLENGE)))
+    stream = await client.open_completion(Account(), "chat-1", {"stream": True})
+    await drain(stream)
+    error = stream.parser.eof_error()
+    assert isinstance(error, UpstreamCaptcha)
+    assert error.verify_url == CHALLENGE["data"]["url"]  # type: ignore[index]
+    stream.close()
+
+
+# -- the auth host and the account's settings -------------------------------------------------
+
+
+async def test_a_renewal_goes_to_the_auth_host_with_the_jar_and_reads_what_it_answers() -> None:
+    def auth(request: MockRequest) -> MockResponse:
+        return MockResponse(
+            json={"success": True, "data": {"access_token": "new-at", "refresh_token": "rt2"}},
+            set_cookies=("token=new-at; Path=/", "refresh_token=rt2; HttpOnly"),
+        )
+
+    client, transport = client_for(auth, auth_url="http://auth.test/prefix")
+    account = Account(token="old-at", cookies="acw_tc=w; token=old-at; refresh_token=rt1")
+    answer = await client.refresh_session(account)
+    (request,) = transport.requests
+    assert (request.method, request.path) == ("GET", "/prefix/api/v2/auths/refresh")
+    assert request.headers["host"] == "auth.test"
+    assert request.headers["cookie"] == "acw_tc=w; token=old-at; refresh_token=rt1"
+    assert request.headers["sec-fetch-site"] == "same-site"
+    assert request.headers["version"] == Settings().auth_version
+    assert "authorization" not in request.headers
+    assert (answer.access_token, answer.refresh_token) == ("new-at", "rt2")
+    assert answer.set_cookies == ("token=new-at; Path=/", "refresh_token=rt2; HttpOnly")
+    assert "new-at" not in repr(answer)
+
+
+async def test_a_refused_renewal_inside_a_200_is_an_auth_failure() -> None:
+    refused = MockResponse(
+        json={"success": False, "data": {"code": "Unauthorized", "details": "expired"}},
+        actual_status=401,
+    )
+    client, _ = client_for(refused)
+    with pytest.raises(UpstreamAuthFailed):
+        await client.refresh_session(Account(cookies="refresh_token=dead"))
+
+
+async def test_a_sign_in_at_the_auth_host_sends_the_password_digest_and_the_browser() -> None:
+    client, transport = client_for(
+        MockResponse(json={"success": True, "data": {"access_token": "at", "id": "u"}}),
+        auth_url="http://auth.test",
+    )
+    answer = await client.sign_in_session(Account(token="", cookies="acw_tc=w"), "a@b.c", "f" * 64)
+    (request,) = transport.requests
+    assert (request.method, request.path) == ("POST", "/api/v2/auths/signin")
+    assert request.json() == {"email": "a@b.c", "password": "f" * 64}
+    assert request.headers["cookie"] == "acw_tc=w"
+    assert answer.access_token == "at"
+
+
+async def test_switching_settings_posts_them_to_the_accounts_settings_route() -> None:
+    client, transport = client_for(MockResponse(json={"success": True, "data": {}}))
+    await client.update_settings(Account(), {"memory": {"enable_memory": False}})
+    (request,) = transport.requests
+    assert (request.method, request.path) == ("POST", "/api/v2/users/user/settings/update")
+    assert request.headers["authorization"] == "Bearer secret-token"
+    assert request.json() == {"memory": {"enable_memory": False}}

@@ -15,6 +15,7 @@ from qwen_proxy.qwen.errors import (
     EmptyReply,
     QuotaExceeded,
     StreamCut,
+    UpstreamCaptcha,
     UpstreamRateLimited,
 )
 from qwen_proxy.qwen.events import (
@@ -424,3 +425,47 @@ def test_any_incremental_reply_in_any_split_is_its_pieces_joined(
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=8))
     _, events = parse(stream, cuts)
     assert answer(events) == "".join(chosen)
+
+
+# -- challenges in place of, or inside, the stream ------------------------------------------------
+
+CHALLENGE = {
+    "ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::crowded"],
+    "data": {"url": "https://chat.qwen.ai/_____tmd_____/punish?x5secdata=q"},
+}
+SLIDER_PAGE = (
+    b"\n<!doctype html><html><body><div id='nc_1_n1z'>captcha</div>"
+    b"<script>var punish_url='/_____tmd_____/punish?x5secdata=s';</script></body></html>"
+)
+
+
+def first_answer_event(text: str) -> bytes:
+    delta = {"choices": [{"delta": {"role": "assistant", "content": text, "phase": "answer"}}]}
+    return b"data: " + orjson.dumps(delta) + b"\n\n"
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), max_size=8))
+def test_a_challenge_in_place_of_the_stream_is_a_captcha_in_any_split(cuts: list[int]) -> None:
+    parser, events = parse(orjson.dumps(CHALLENGE), cuts)
+    assert isinstance(parser.error, UpstreamCaptcha)
+    assert parser.error.verify_url == CHALLENGE["data"]["url"]  # type: ignore[index]
+    assert isinstance(events[-1], StreamFailed)
+    assert parser.eof_error() is parser.error
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(SLIDER_PAGE)), max_size=8))
+def test_a_slider_page_in_place_of_the_stream_is_a_captcha_in_any_split(cuts: list[int]) -> None:
+    parser, _ = parse(SLIDER_PAGE, cuts)
+    assert isinstance(parser.error, UpstreamCaptcha)
+    assert parser.error.verify_url == "/_____tmd_____/punish?x5secdata=s"
+
+
+@pytest.mark.parametrize("framing", [b"data: %s\n\n", b"%s\n"])
+def test_a_challenge_inside_the_stream_ends_it_as_a_captcha_after_the_text_so_far(
+    framing: bytes,
+) -> None:
+    body = first_answer_event("Hello") + framing % orjson.dumps(CHALLENGE)
+    parser, events = parse(body)
+    assert answer(events) == "Hello"
+    assert isinstance(parser.error, UpstreamCaptcha)
+    assert parser.error.verify_url == CHALLENGE["data"]["url"]  # type: ignore[index]

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings, write_session
 from qwen_proxy.emulator.testing import EmulatorHandle
 from redis_support import RedisServer, free_port
 
@@ -96,12 +96,14 @@ class GatewayProcess:
 def gateway_env(
     emulator: EmulatorHandle, data_dir: Path, store: str, prefix: str
 ) -> dict[str, str]:
-    """The environment of a test gateway: this test's emulator, store and Redis prefix."""
+    """The environment of a test gateway: this test's emulator (its account's browser session
+    in the data directory), store and Redis prefix."""
+    write_session(emulator, data_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
     env.update(
         {
             "QWEN_PROXY_UPSTREAM_URL": emulator.url,
-            "QWEN_PROXY_TOKEN": emulator.token,
+            "QWEN_PROXY_AUTH_URL": emulator.auth_url,
             "QWEN_PROXY_DATA_DIR": str(data_dir),
             "QWEN_PROXY_STORE": store,
             "QWEN_PROXY_REDIS_PREFIX": prefix,
@@ -248,7 +250,7 @@ def test_a_rate_limit_seen_by_one_instance_is_respected_by_the_other(
 def test_without_redis_requests_fail_fast_with_a_503_and_recover_when_it_returns(
     emulator: EmulatorHandle, private_redis: RedisServer, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, store=private_redis.url)
+    settings = session_settings(emulator, tmp_path, store=private_redis.url)
     with running_gateway(settings) as gateway:
         history: list[dict[str, Any]] = []
         say(gateway.url, history, "Hello, my name is Ada.")

@@ -33,7 +33,7 @@ def chat_requests(text: str) -> float:
 
 
 def test_every_worker_reports_the_requests_all_workers_served(
-    emulator: Any, tmp_path: Path
+    emulator_2026_06: Any, tmp_path: Path
 ) -> None:
     port = free_port()
     metrics_dir = tmp_path / "metrics"
@@ -42,8 +42,8 @@ def test_every_worker_reports_the_requests_all_workers_served(
     env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
     env.update(
         {
-            "QWEN_PROXY_UPSTREAM_URL": emulator.url,
-            "QWEN_PROXY_TOKEN": emulator.token,
+            "QWEN_PROXY_UPSTREAM_URL": emulator_2026_06.url,
+            "QWEN_PROXY_TOKEN": emulator_2026_06.token,
             "QWEN_PROXY_DATA_DIR": str(tmp_path / "data"),
             "QWEN_PROXY_ADMIN_KEY": "metrics-admin",
             "QWEN_PROXY_LOG_LEVEL": "info",

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def ask(gateway: Any) -> httpx.Response:
 def test_one_failed_request_with_its_retries_does_not_bench_the_only_account(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, retries=2)
+    settings = session_settings(emulator, tmp_path, retries=2)
     with running_gateway(settings) as gateway:
         emulator.set_fault("http_5xx", status=502)
         failed = ask(gateway)
@@ -37,7 +37,7 @@ def test_one_failed_request_with_its_retries_does_not_bench_the_only_account(
 def test_after_failures_across_requests_the_only_account_is_tried_again(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, retries=0)
+    settings = session_settings(emulator, tmp_path, retries=0)
     with running_gateway(settings) as gateway:
         emulator.set_fault("http_5xx", status=500)
         for _ in range(3):  # three failing requests in a row: the account rests

@@ -23,8 +23,10 @@ def chat_ids(emulator: Any) -> set[str]:
 
 
 def test_forgotten_chats_are_deleted_and_live_or_foreign_ones_kept(
-    emulator: Any, tmp_path: Path
+    emulator_2026_06: Any, tmp_path: Path
 ) -> None:
+    # the 2026-06 era: the test makes a "browser" chat with the account's token alone
+    emulator = emulator_2026_06
     settings = gateway_settings(
         emulator.url,
         emulator.token,

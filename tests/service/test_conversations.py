@@ -13,7 +13,13 @@ from typing import Any
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import (
+    MODEL,
+    browser_session,
+    gateway_settings,
+    running_gateway,
+    session_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +68,7 @@ def test_continued_turn_sends_only_the_new_message_and_keeps_context(
 def test_two_tenants_with_the_same_first_message_never_share_a_chat(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, api_keys=("alice", "bob"))
+    settings = session_settings(emulator, tmp_path, api_keys=("alice", "bob"))
     with running_gateway(settings) as gateway:
         alice, bob = keyed_client(gateway.url, "alice"), keyed_client(gateway.url, "bob")
         a: list[dict[str, Any]] = []
@@ -148,7 +154,7 @@ def test_client_that_trims_whitespace_or_drops_reasoning_still_continues(
 def test_gateway_restart_keeps_every_conversation_with_sqlite(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, store="sqlite")
+    settings = session_settings(emulator, tmp_path, store="sqlite")
     history: list[dict[str, Any]] = []
     with running_gateway(settings) as gateway:
         say(keyed_client(gateway.url, "x"), history, "My name is Ada.")
@@ -233,13 +239,16 @@ async def test_concurrent_regenerates_become_siblings_not_failures(
 def test_unusable_owner_folds_into_a_new_chat_on_another_account(
     emulator: Any, tmp_path: Path
 ) -> None:
-    from qwen_proxy.accounts import Credentials, save_accounts
+    from qwen_proxy.accounts import save_accounts
 
     second = emulator.add_account("second@example.com")
     first = emulator.accounts[0]
     save_accounts(
         tmp_path / "accounts.json",
-        [Credentials(name="one", token=first.token), Credentials(name="two", token=second.token)],
+        [
+            browser_session(emulator, "one", first.email),
+            browser_session(emulator, "two", second.email),
+        ],
     )
     with running_gateway(gateway_settings(emulator.url, None, tmp_path)) as gateway:
         client = keyed_client(gateway.url, "x")
@@ -247,6 +256,7 @@ def test_unusable_owner_folds_into_a_new_chat_on_another_account(
         say(client, history, "My name is Ada.")
         owner = first.email if emulator.chats(first.email) else second.email
         other = second.email if owner == first.email else first.email
+        # rejected even after its renewal
         emulator.set_fault("expired_token", account=owner)
         assert say(client, history, "What is my name?") == "Your name is Ada."
     assert len(emulator.chats(other)) == 1  # the history moved, folded, to the other account

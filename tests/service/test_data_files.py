@@ -9,14 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 
 pytestmark = pytest.mark.integration
 
 
 def test_every_file_in_the_data_directory_is_owner_only(emulator: Any, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    settings = gateway_settings(emulator.url, emulator.token, data, store="sqlite")
+    settings = session_settings(emulator, data, store="sqlite")
     with running_gateway(settings) as gateway:
         chat = {"model": MODEL, "messages": [{"role": "user", "content": "my name is Ada"}]}
         assert httpx.post(gateway.url + "/v1/chat/completions", json=chat).status_code == 200

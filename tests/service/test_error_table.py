@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.emulator.model import UNICODE_ANSWER
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,9 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     [
         ("waf_html", {}, 503, "upstream_error", "upstream_captcha"),
         ("waf_json", {}, 503, "upstream_error", "upstream_captcha"),
-        ("capacity", {}, 503, "upstream_error", "upstream_overloaded"),
+        ("capacity", {}, 503, "upstream_error", "upstream_captcha"),
+        ("challenge", {}, 503, "upstream_error", "upstream_captcha"),
+        ("slider", {}, 503, "upstream_error", "upstream_captcha"),
         ("expired_token", {}, 503, "upstream_error", "upstream_auth_failed"),
         ("expired_token", {"form": "unauthorized"}, 503, "upstream_error", "upstream_auth_failed"),
         ("rate_limited", {"num": 6}, 429, "rate_limit_error", "upstream_rate_limited"),
@@ -70,7 +72,6 @@ def test_upstream_fault_before_the_stream_is_an_openai_error(
     ("fault", "params", "reason"),
     [
         ("waf_html", {}, "captcha"),
-        ("expired_token", {}, "token"),
         ("rate_limited", {"num": 2}, "rate-limited"),
     ],
 )
@@ -86,6 +87,34 @@ def test_account_out_of_service_then_503_saying_why(
     assert reason in error["message"]
 
 
+@pytest.mark.parametrize("form", ["detail", "unauthorized"])
+def test_a_rejected_token_is_renewed_and_the_request_served(
+    emulator: Any, gateway: Any, form: str
+) -> None:
+    # "unauthorized", as a 401 or inside a 200: renew the token, then try once more
+    emulator.set_fault("expired_token", times=1, form=form)
+    response = post(gateway, content="echo: renewed")
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "renewed"
+    assert len(emulator.requests("/auths/refresh")) >= 1
+
+
+def test_a_token_whose_renewal_is_refused_puts_the_account_out_of_service_saying_why(
+    emulator: Any, gateway: Any
+) -> None:
+    emulator.set_fault("expired_token")
+    emulator.set_fault("expired_token", route="refresh")
+    first = post(gateway)
+    second = post(gateway)
+    assert first.status_code == 503
+    assert error_of(first)["code"] == "upstream_auth_failed"
+    assert second.status_code == 503
+    error = error_of(second)
+    assert error["code"] == "no_account_available"
+    assert "need a new browser session" in error["message"]
+    assert second.headers["x-should-retry"] == "false"
+
+
 def test_rate_limit_tells_how_long_and_not_to_retry_soon(emulator: Any, gateway: Any) -> None:
     emulator.set_fault("rate_limited", num=6)
     response = post(gateway)
@@ -94,11 +123,17 @@ def test_rate_limit_tells_how_long_and_not_to_retry_soon(emulator: Any, gateway:
     assert response.headers["x-should-retry"] == "false"
 
 
-def test_capacity_error_says_when_to_retry(emulator: Any, gateway: Any) -> None:
-    emulator.set_fault("capacity")
+@pytest.mark.parametrize("fault", ["capacity", "challenge", "slider"])
+def test_a_challenge_is_never_retried_on_the_same_account(
+    emulator: Any, gateway: Any, fault: str
+) -> None:
+    # "crowded, try later" (RGV587) included: a retry would deepen the mark
+    emulator.set_fault(fault)
     response = post(gateway)
     assert response.status_code == 503
-    assert int(response.headers["retry-after"]) > 0
+    assert error_of(response)["code"] == "upstream_captcha"
+    assert response.headers["x-should-retry"] == "false"  # no account comes back by itself
+    assert len(emulator.requests("/chat/completions")) == 1
 
 
 @pytest.mark.parametrize(
@@ -131,9 +166,7 @@ def test_stall_before_first_byte_is_a_504(emulator: Any, slow_gateway: Any) -> N
 def test_a_timeout_after_retries_says_how_long_the_client_waited_in_all(
     emulator: Any, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(
-        emulator.url, emulator.token, tmp_path, first_byte_timeout=0.3, retries=2
-    )
+    settings = session_settings(emulator, tmp_path, first_byte_timeout=0.3, retries=2)
     emulator.set_fault("stall", seconds=3)
     with running_gateway(settings) as gateway:
         response = post(gateway)

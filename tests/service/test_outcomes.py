@@ -22,7 +22,6 @@ URL = "https://chat.qwen.ai/punish?x5secdata=abc"
         (errors.QuotaExceeded(), Outcome.rate_limit(None), True),
         (errors.UpstreamCaptcha(verify_url=URL), Outcome.captcha(URL), True),
         (errors.EmptyReply(), Outcome.empty(), False),
-        (errors.UpstreamOverloaded(), Outcome.transient(), False),
         (errors.UpstreamServerError(), Outcome.transient(), False),
         (errors.UpstreamConnectionError(), Outcome.transient(), False),
         (errors.UpstreamTimeout(), Outcome.transient(), False),

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.server.run import listen_socket
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def dead_redis_url() -> str:
 def test_a_redis_down_at_startup_is_logged_once_however_many_requests_fail(
     emulator: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, store=dead_redis_url())
+    settings = session_settings(emulator, tmp_path, store=dead_redis_url())
     with caplog.at_level(logging.INFO, logger="qwen_proxy"), running_gateway(settings) as gateway:
         body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
         for _ in range(3):

@@ -51,6 +51,7 @@ class Row:
     forget: bool = False
     raises: str | None = None
     stop_client_retries: bool = False
+    renew: bool = False
 
 
 def busy(waits: int) -> Attempts:
@@ -133,13 +134,22 @@ TABLE = {
         Outcome.transient(),
         NEW,
     ),
-    "continued chat's owner token rejected: exclude it, fold": Row(
+    "continued chat's owner token rejected: renew it, continue the same chat": Row(
         errors.UpstreamAuthFailed(),
         CONTINUED,
+        Then.RETRY,
+        Why.TOKEN_RENEWED,
+        Outcome.auth(),
+        replace(CONTINUED, renewals=1),
+        renew=True,
+    ),
+    "continued chat's owner token rejected again after its renewal: exclude it, fold": Row(
+        errors.UpstreamAuthFailed(),
+        replace(CONTINUED, renewals=1),
         Then.FOLD,
         Why.ACCOUNT_FAULT,
         Outcome.auth(),
-        NEW,
+        replace(NEW, renewals=1),
         exclude=True,
     ),
     "continued chat's owner rate-limited: exclude it, fold": Row(
@@ -187,13 +197,22 @@ TABLE = {
         replace(NEW, empties=3),
         exclude=True,
     ),
-    "token rejected: try another account": Row(
+    "token rejected: renew it, then try once more": Row(
         errors.UpstreamAuthFailed(),
         NEW,
         Then.RETRY,
+        Why.TOKEN_RENEWED,
+        Outcome.auth(),
+        replace(NEW, renewals=1),
+        renew=True,
+    ),
+    "token rejected again after its renewal: try another account": Row(
+        errors.UpstreamAuthFailed(),
+        replace(NEW, renewals=1),
+        Then.RETRY,
         Why.ACCOUNT_FAULT,
         Outcome.auth(),
-        NEW,
+        replace(NEW, renewals=1),
         exclude=True,
     ),
     "rate-limited with a wait: the account rests that long, try another": Row(
@@ -260,14 +279,14 @@ TABLE = {
         replace(NEW, failures=1),
         wait=0.25,
     ),
-    "upstream crowded: back off": Row(
-        errors.UpstreamOverloaded(),
+    "the risk engine's 'crowded' challenge (RGV587): quarantine, never back off on it": Row(
+        errors.UpstreamCaptcha(),
         NEW,
         Then.RETRY,
-        Why.TRANSIENT,
-        Outcome.transient(),
-        replace(NEW, failures=1),
-        wait=0.25,
+        Why.ACCOUNT_FAULT,
+        Outcome.captcha(None),
+        NEW,
+        exclude=True,
     ),
     "retryable bad request ('Internal error'): back off, the account is fine": Row(
         errors.UpstreamBadRequest(retryable=True),
@@ -361,6 +380,7 @@ def test_each_failure_before_the_first_text_gets_its_decision(row: Row) -> None:
         forget=row.forget,
         error=raises,
         stop_client_retries=row.stop_client_retries,
+        renew=row.renew,
     )
 
 
@@ -395,3 +415,20 @@ def test_an_earlier_upstream_error_outlives_a_fold() -> None:
     tried = replace(CONTINUED, last_error=EARLIER)
     decision = POLICY.decide(OwnerUnavailable("a", "resting"), tried)
     assert decision.attempts.last_error is EARLIER
+
+
+def test_a_challenge_with_another_account_free_soon_is_a_429_with_that_wait() -> None:
+    tried = replace(NEW, last_error=errors.UpstreamCaptcha(verify_url=URL))
+    decision = POLICY.decide(NoAccountAvailable("busy", retry_after=20), tried)
+    error = decision.error
+    assert isinstance(error, errors.UpstreamCaptcha)
+    assert (error.status, error.type, error.code) == (429, "rate_limit_error", "upstream_captcha")
+    assert (error.retry_after, error.verify_url) == (20, URL)
+
+
+def test_a_challenge_with_no_account_coming_back_is_a_503_not_worth_a_client_retry() -> None:
+    tried = replace(NEW, last_error=errors.UpstreamCaptcha(verify_url=URL))
+    decision = POLICY.decide(NoAccountAvailable("none", retry_after=None), tried)
+    error = decision.error
+    assert isinstance(error, errors.UpstreamCaptcha)
+    assert (error.status, error.code, error.should_retry) == (503, "upstream_captcha", False)

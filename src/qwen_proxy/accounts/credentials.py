@@ -46,8 +46,8 @@ class Credentials:
     """One Qwen web account: its access token and, optionally, the rest of the browser session
     it came from (cookie jar, browser profile), sign-in data and an HTTP proxy.
 
-    The browser profile's values are fields of their own (all strings, like the others, so
-    ``dataclasses.replace`` with string changes stays well-typed); ``browser`` gathers them.
+    The browser profile's values are fields of their own (strings, like the secrets);
+    ``browser`` gathers them. ``renewed_at`` is the gateway's own note, not a secret.
     """
 
     name: str
@@ -68,6 +68,9 @@ class Credentials:
     bx_umidtoken: str | None = None
     bx_v: str | None = None
     web_version: str | None = None
+    #: Unix time the gateway renewed this token (None: the token came from the operator);
+    #: with the token's ``exp`` it gives the token's lifetime
+    renewed_at: float | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -102,6 +105,12 @@ class Credentials:
     def can_sign_in(self) -> bool:
         """True when an email and password are stored, so the token can be renewed."""
         return bool(self.email and self.password)
+
+    @property
+    def can_refresh(self) -> bool:
+        """True when the account is a browser session whose jar can renew its token (it holds
+        the refresh token, or the browser's own session cookies)."""
+        return bool(self.refresh_token) or (self.is_browser_session and bool(self.cookies))
 
     @cached_property
     def browser(self) -> BrowserProfile | None:
@@ -144,7 +153,7 @@ class Credentials:
         return self.name
 
 
-def browser_fields(browser: BrowserProfile | None) -> dict[str, str | None]:
+def browser_fields(browser: BrowserProfile | None) -> dict[str, Any]:
     """``Credentials`` keyword arguments setting every browser field from ``browser``."""
     values = browser.to_dict() if browser is not None else {}
     return {name: values.get(name) for name in BROWSER_FIELDS}

@@ -3,46 +3,64 @@
 Selection: a healthy account not resting for the model, least requests in flight first, then
 least recently used; at most ``max_concurrent`` requests per account and ``min_interval``
 seconds between two starts on one account (a request waits, bounded, rather than fail).
-All run-time state goes through an ``AccountStateStore``; credentials stay in this process.
+All run-time state goes through an ``AccountStateStore``; credentials stay in this process
+(and, renewed, in the ``SessionShare`` of the instances). Token renewal is the pool's other
+half, in ``renewing.py``. Before an account first serves in a browser session, Qwen's memory
+and built-in tools are switched off for it (``make_private``), once, remembered in its state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import replace
+from typing import Any
 
 from qwen_proxy.accounts.credentials import Credentials, CredentialsError, mask_email
 from qwen_proxy.accounts.errors import NoAccountAvailable, OwnerUnavailable
 from qwen_proxy.accounts.jwt import token_expiry
 from qwen_proxy.accounts.lease import Finish, Lease
 from qwen_proxy.accounts.outcome import Outcome, OutcomeKind
+from qwen_proxy.accounts.renewal import Refresh, SignIn, SignInPacer, token_lifetime
+from qwen_proxy.accounts.renewing import Renewing
+from qwen_proxy.accounts.shared import LocalShare, SessionShare, SharedSession
 from qwen_proxy.accounts.state import AccountState, CooldownPolicy, Health
 from qwen_proxy.accounts.status import (
     REST_WORDS,
     AccountStatus,
-    auth_message,
     explain_unavailable,
     format_time,
+    memory_label,
     state_label,
 )
 from qwen_proxy.accounts.store import AccountStateStore, InMemoryStateStore
+from qwen_proxy.errors import ServiceUnavailable
 
 log = logging.getLogger("qwen_proxy.accounts")
 
-Renew = Callable[[Credentials], Awaitable[str]]
 OnChange = Callable[[Sequence[Credentials]], None]
+#: switches Qwen's memory and built-in tools off for an account (raises when it cannot)
+MakePrivate = Callable[[Credentials], Awaitable[None]]
 
 #: what a client is told to wait when the only obstacle is load or a sign-in under way
 _BUSY_HINT = 1.0
 _RENEW_HINT = 10.0
+#: after switching memory and tools off failed, the next attempt waits this long
+PRIVATE_RETRY = 600.0
 
 
-class AccountPool:
-    """Qwen accounts, their health and their load; hands out leases for requests."""
+class AccountPool(Renewing):
+    """Qwen accounts, their health and their load; hands out leases for requests.
+
+    ``renew`` signs in with the stored password and ``refresh`` renews a browser session's
+    token from its cookie jar (see ``renewing``); ``share`` is where instances leave renewed
+    sessions; ``signin_interval`` paces password sign-ins across accounts; ``make_private``
+    switches memory and tools off before an account's first request of a browser session.
+    """
 
     def __init__(
         self,
@@ -50,7 +68,11 @@ class AccountPool:
         *,
         max_concurrent: int = 4,
         min_interval: float = 0.0,
-        renew: Renew | None = None,
+        renew: SignIn | None = None,
+        refresh: Refresh | None = None,
+        share: SessionShare | None = None,
+        signin_interval: float = 0.0,
+        make_private: MakePrivate | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -69,6 +91,9 @@ class AccountPool:
         self._max_concurrent = max_concurrent
         self._min_interval = min_interval
         self._renew = renew
+        self._refresh = refresh
+        self._share = share or LocalShare()
+        self._make_private = make_private
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
@@ -83,6 +108,7 @@ class AccountPool:
         self._finish_lease: Finish = self._finish
         self._credentials: dict[str, Credentials] = {}
         self._expiry: dict[str, float | None] = {}
+        self._lifetimes: dict[str, float | None] = {}
         #: the last state read or written per account: what snapshot() and usable() show
         self._seen: dict[str, AccountState] = {}
         for account in accounts:
@@ -91,9 +117,11 @@ class AccountPool:
             self._set_credentials(account)
             self._seen[account.name] = AccountState()
         self._changed = asyncio.Event()
-        self._sign_in_lock = asyncio.Lock()
+        self._pacer = SignInPacer(signin_interval, clock=clock, sleep=sleep)
         self._renewals: dict[str, asyncio.Task[bool]] = {}
+        self._retry_at: dict[str, float] = {}
         self._warned_expiry: set[tuple[str, float]] = set()
+        self._privacy: dict[str, asyncio.Task[None]] = {}
 
     # -- selection ---------------------------------------------------------------------
 
@@ -116,7 +144,7 @@ class AccountPool:
         excluded = frozenset(exclude)
         while True:
             changed = self._changed
-            await self._retire_expired_tokens()
+            waiting = await self._check_tokens()
             now = self._clock()
             if owner is not None:
                 self._check_owner_known(owner, excluded)
@@ -124,27 +152,43 @@ class AccountPool:
             else:
                 names = [name for name in self._credentials if name not in excluded]
             states = await self._load(names)
-            if owner is not None and not states[owner].can_serve(model, now):
+            # a token being renewed serves again in a moment: wait for it rather than refuse
+            renewing = {
+                name
+                for name in names
+                if name in waiting
+                or (states[name].health is Health.RENEWING and self._renewing(name))
+            }
+            if (
+                owner is not None
+                and owner not in renewing
+                and not states[owner].can_serve(model, now)
+            ):
                 raise OwnerUnavailable(owner, self._why_not(owner, states[owner], model, now))
-            candidates = [name for name in names if states[name].can_serve(model, now)]
-            if not candidates:
+            candidates = [
+                name
+                for name in names
+                if name not in renewing and states[name].can_serve(model, now)
+            ]
+            if not candidates and not renewing:
                 # every account rests: one resting only after network trouble is tried again
                 # (one request at a time) rather than refusing every client until it ends
                 for name in names:
                     if states[name].can_probe(model, now):
                         lease = await self._try_start(name, model, now, probe=True)
                         if lease is not None:
-                            return lease
+                            return await self._ready(lease)
                 raise self._no_account(model, now, excluded)
             ready, wake_at = self._rank(candidates, states, now)
             for name in ready:
                 lease = await self._try_start(name, model, now)
                 if lease is not None:
-                    return lease
+                    return await self._ready(lease)
             remaining = deadline - now
             if not ready and remaining <= 0:
                 if owner is not None:
-                    raise OwnerUnavailable(owner, "busy with other requests")
+                    why = "its token is being renewed" if renewing else "busy with other requests"
+                    raise OwnerUnavailable(owner, why)
                 raise self._no_account(model, now, excluded)
             # a lost race (ready but taken meanwhile) retries at once
             delay = 0.0 if ready else min(remaining, self._poll_interval, wake_at - now)
@@ -223,6 +267,9 @@ class AccountPool:
             excluded=excluded,
             busy_hint=_BUSY_HINT,
             renew_hint=_RENEW_HINT,
+            refreshing=frozenset(
+                name for name, c in self._credentials.items() if self._renewal_kind(c) == "refresh"
+            ),
         )
         return NoAccountAvailable(message, retry_after=retry_after)
 
@@ -239,8 +286,9 @@ class AccountPool:
         if credentials is None:
             return  # removed while the request ran
         now = self._clock()
-        renewable = self._can_renew(credentials)
-        auth_message = self._auth_message(credentials, renewable)
+        kind = self._renewal_kind(credentials)
+        renewable = kind is not None
+        auth_message = self._auth_message(credentials, kind)
 
         def change(state: AccountState) -> AccountState:
             return state.finish(
@@ -258,7 +306,7 @@ class AccountPool:
             before = self._seen.get(name)
             self._seen[name] = new
             self._log_outcome(name, lease.model, outcome, before, new, now)
-            if new.health is Health.RENEWING:
+            if new.health is Health.RENEWING and self._may_start(name):
                 self._schedule_renewal(name)
         self._notify()
 
@@ -299,143 +347,51 @@ class AccountPool:
                 self._policy.transient_cooldown,
             )
 
-    def _auth_message(self, credentials: Credentials, renewable: bool) -> str:
-        expires = self._expiry.get(credentials.name)
-        return auth_message(credentials, expires, self._wall(), renewable=renewable)
+    # -- memory and tools off before a browser session's first request -------------------
 
-    async def _retire_expired_tokens(self) -> None:
-        """Take accounts whose token has run out out of service before anyone tries them."""
-        wall = self._wall()
-        for name, credentials in list(self._credentials.items()):
-            expires = self._expiry.get(name)
-            if credentials.token and (expires is None or expires > wall):
-                continue
-            if self._seen[name].health is not Health.ACTIVE:
-                continue
-            await self._reject(name, credentials)
+    async def _ready(self, lease: Lease) -> Lease:
+        """The lease, once its account is safe to share (see ``_ensure_private``)."""
+        try:
+            await self._ensure_private(lease.name)
+        except BaseException:
+            await lease.release(Outcome.abandoned())
+            raise
+        return lease
 
-    async def _reject(self, name: str, credentials: Credentials) -> None:
-        renewable = self._can_renew(credentials)
-        message = self._auth_message(credentials, renewable)
-        new = await self._store.update(name, lambda s: s.rejected(message, renewable=renewable))
-        if new is None:
+    async def _ensure_private(self, name: str) -> None:
+        """Switch Qwen's memory and built-in tools off for the account's browser session, once
+        (every instance reads the result from the shared state). A failure is reported in the
+        account's status, retried later, and does not keep the account from serving."""
+        state = self._seen[name]
+        if self._make_private is None or state.is_private:
             return
-        self._seen[name] = new
-        log.warning("account %s: %s", name, new.message)
-        if new.health is Health.RENEWING:
-            self._schedule_renewal(name)
-
-    # -- renewal -----------------------------------------------------------------------
-
-    def _can_renew(self, credentials: Credentials) -> bool:
-        return self._renew is not None and credentials.can_sign_in
-
-    def _schedule_renewal(self, name: str) -> asyncio.Task[bool]:
-        task = self._renewals.get(name)
+        tried = state.private_tried
+        if tried is not None and self._clock() - tried < PRIVATE_RETRY:
+            return
+        task = self._privacy.get(name)
         if task is None or task.done():
-            task = asyncio.ensure_future(self._sign_in(name))
-            self._renewals[name] = task
-        return task
+            task = asyncio.ensure_future(self._switch_off(name, state.session))
+            self._privacy[name] = task
+        await asyncio.shield(task)
 
-    async def _sign_in(self, name: str) -> bool:
-        """Renew one account's token by signing in; one sign-in at a time across the pool."""
-        state = (await self._load([name]))[name]
-        if state.last_sign_in is not None:
-            wait = state.last_sign_in + self._renew_min_interval - self._clock()
-            if wait > 0:
-                log.info("account %s: next sign-in allowed in %.0f s", name, wait)
-                await self._sleep(wait)
-        async with self._sign_in_lock:
-            credentials = self._credentials.get(name)
-            if credentials is None or self._renew is None or not credentials.can_sign_in:
-                return False
+    async def _switch_off(self, name: str, session: int) -> None:
+        credentials = self._credentials.get(name)
+        if credentials is None or self._make_private is None:
+            return
+        try:
+            await self._make_private(credentials)
+        except Exception as exc:  # reported in the account's status, never raised to a request
+            reason = _scrub(getattr(exc, "message", "") or str(exc), credentials, exc)
             now = self._clock()
-            self._remember(name, await self._store.update(name, lambda s: s.signing_in(now)))
-            try:
-                token = await self._renew(credentials)
-            except asyncio.CancelledError:
-                await self._sign_in_failed(name, credentials, "the sign-in was interrupted")
-                raise
-            except Exception as exc:  # any failure of the injected sign-in is reported, not raised
-                await self._sign_in_failed(name, credentials, _scrub(str(exc), credentials, exc))
-                return False
-            if not isinstance(token, str) or not token.strip():
-                await self._sign_in_failed(name, credentials, "the sign-in returned no token")
-                return False
-            if self._credentials.get(name) != credentials:
-                return False  # the operator replaced the credentials meanwhile; theirs win
-            self._set_credentials(replace(credentials, token=token.strip()))
-            self._remember(name, await self._store.update(name, lambda s: s.renewed()))
-            expires = self._expiry.get(name)
-            until = f"; valid until {format_time(expires, self._wall())}" if expires else ""
-            log.info("account %s: token renewed by sign-in%s", name, until)
-            self._changed_credentials()
-            self._notify()
-            return True
-
-    async def _sign_in_failed(self, name: str, credentials: Credentials, reason: str) -> None:
-        if name not in self._credentials:
-            return  # removed meanwhile: leave no state behind
-        fix = f"fix the password or run `qwen-proxy accounts add --name {name} --token ...`"
-        message = f"automatic sign-in failed ({reason}); {fix}"
-        self._remember(name, await self._store.update(name, lambda s: s.renewal_failed(message)))
-        log.warning("account %s: %s", name, message)
-        self._notify()
-
-    def due_for_renewal(self, now: float | None = None) -> list[str]:
-        """Accounts a sign-in should renew now: token expired or near ``exp`` (``now`` is Unix
-        time), or rejected earlier, with a stored password and no recent sign-in attempt."""
-        wall = self._wall() if now is None else now
-        mono = self._clock()
-        due = []
-        for name, credentials in self._credentials.items():
-            if not self._can_renew(credentials):
-                continue
-            state = self._seen[name]
-            recent = (
-                state.last_sign_in is not None
-                and mono - state.last_sign_in < self._renew_min_interval
+            change = lambda s: s.private_failed(reason, now)  # noqa: E731
+            log.warning(
+                "account %s: could not switch Qwen's memory and tools off: %s", name, reason
             )
-            running = name in self._renewals and not self._renewals[name].done()
-            if recent or running or state.health is Health.QUARANTINED:
-                continue
-            if state.health in (Health.DISABLED, Health.RENEWING) or self._expiring(name, wall):
-                due.append(name)
-        return due
-
-    async def renew_due(self, now: float | None = None) -> list[str]:
-        """Sign in again where ``due_for_renewal`` says so, and warn about tokens near expiry
-        that cannot be renewed. Returns the accounts renewed."""
-        wall = self._wall() if now is None else now
-        for name, credentials in self._credentials.items():
-            expires = self._expiry.get(name)
-            if expires is None or self._can_renew(credentials) or not self._expiring(name, wall):
-                continue
-            if (name, expires) not in self._warned_expiry:
-                self._warned_expiry.add((name, expires))
-                log.warning(
-                    "account %s: token expires on %s and no password is stored to renew it; "
-                    "run `qwen-proxy accounts add --name %s --token ...` before then",
-                    name,
-                    format_time(expires, wall + 86400),
-                    name,
-                )
-        renewed = []
-        for name in self.due_for_renewal(wall):
-            if await self._schedule_renewal(name):
-                renewed.append(name)
-        return renewed
-
-    async def renewals_done(self) -> None:
-        """Wait for the sign-ins under way to finish."""
-        while pending := [t for t in self._renewals.values() if not t.done()]:
-            await asyncio.wait(pending)
-
-    def _expiring(self, name: str, wall: float) -> bool:
-        expires = self._expiry.get(name)
-        return not self._credentials[name].token or (
-            expires is not None and expires - wall < self._renew_ahead
-        )
+        else:
+            change = lambda s: s.made_private(session)  # noqa: E731
+            log.info("account %s: Qwen's memory and built-in tools switched off", name)
+        with contextlib.suppress(ServiceUnavailable):
+            self._remember(name, await self._store.update(name, change))
 
     # -- the operator's side -----------------------------------------------------------
 
@@ -447,40 +403,64 @@ class AccountPool:
         credentials = self._credentials.get(name)
         if credentials is None:
             raise KeyError(name)
-        changes: dict[str, str] = {}
+        changes: dict[str, Any] = {"renewed_at": None}
         if token is not None:
             changes["token"] = token
         if cookies is not None:
             changes["cookies"] = cookies
         self._set_credentials(replace(credentials, **changes))
         self._remember(name, await self._store.update(name, lambda s: s.credentials_replaced()))
+        await self._publish(name)
         log.info("account %s: credentials updated, back in service", name)
         self._changed_credentials()
         self._notify()
 
     async def add(self, credentials: Credentials) -> None:
-        """Add an account (or replace one of the same name, as new credentials)."""
-        known = credentials.name in self._credentials
+        """Add an account (or replace one of the same name, as new credentials).
+
+        Credentials that only renew the account's token (another worker renewed it and saved
+        the file) are taken quietly: the account keeps its state and its browser session.
+        """
+        name = credentials.name
+        current = self._credentials.get(name)
+        if current is not None and _renews(current, credentials):
+            self._set_credentials(credentials)
+            log.info("account %s: took the token renewed by another process", name)
+            self._changed_credentials()
+            self._notify()
+            return
         self._set_credentials(credentials)
-        if known:
-            new = await self._store.update(credentials.name, lambda s: s.credentials_replaced())
-            self._remember(credentials.name, new)
+        if current is not None:
+            new = await self._store.update(name, lambda s: s.credentials_replaced())
+            self._remember(name, new)
+            await self._publish(name)
         else:
-            await self._load([credentials.name])
-        log.info("account %s: added", credentials.name)
+            await self._load([name])
+        log.info("account %s: added", name)
         self._changed_credentials()
         self._notify()
+
+    async def _publish(self, name: str) -> None:
+        """Share the operator's new session with the other instances (best effort)."""
+        credentials = self._credentials[name]
+        session = SharedSession(credentials.token, credentials.cookies, self._wall())
+        with contextlib.suppress(ServiceUnavailable):
+            await self._share.put(name, session)
 
     async def remove(self, name: str) -> None:
         """Take an account out of the pool; its requests in flight finish unaffected."""
         if self._credentials.pop(name, None) is None:
             raise KeyError(name)
         self._expiry.pop(name, None)
+        self._lifetimes.pop(name, None)
         self._seen.pop(name, None)
+        self._retry_at.pop(name, None)
         task = self._renewals.pop(name, None)
         if task is not None:
             task.cancel()
         await self._store.forget(name)
+        with contextlib.suppress(ServiceUnavailable):
+            await self._share.forget(name)
         log.info("account %s: removed", name)
         self._changed_credentials()
         self._notify()
@@ -508,7 +488,7 @@ class AccountPool:
                     email=mask_email(credentials.email),
                     expires_at=self._expiry.get(name),
                     expiring_soon=self._expiring(name, wall),
-                    can_sign_in=self._can_renew(credentials),
+                    can_sign_in=self._renew is not None and credentials.can_sign_in,
                     requests=state.requests,
                     failures=state.failures,
                     in_flight=state.in_flight,
@@ -516,6 +496,9 @@ class AccountPool:
                     model_cooldowns=rests,
                     verify_url=state.verify_url,
                     message=state.message,
+                    can_refresh=self._renewal_kind(credentials) == "refresh",
+                    memory=memory_label(state),
+                    memory_message=state.private_error,
                 )
             )
         return rows
@@ -534,8 +517,9 @@ class AccountPool:
         await self._load(list(self._credentials))
 
     async def aclose(self) -> None:
-        """Stop sign-ins under way."""
-        tasks = list(self._renewals.values())
+        """Stop renewals and settings changes under way."""
+        await self._stop_renewals()
+        tasks = list(self._privacy.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -543,10 +527,12 @@ class AccountPool:
     # -- helpers -----------------------------------------------------------------------
 
     def _set_credentials(self, credentials: Credentials) -> None:
-        self._credentials[credentials.name] = credentials
-        self._expiry[credentials.name] = (
-            token_expiry(credentials.token) if credentials.token else None
-        )
+        name = credentials.name
+        expires = token_expiry(credentials.token) if credentials.token else None
+        self._credentials[name] = credentials
+        self._expiry[name] = expires
+        # read once here, not on every request
+        self._lifetimes[name] = token_lifetime(credentials, expires)
 
     def _remember(self, name: str, state: AccountState | None) -> None:
         if state is not None and name in self._credentials:
@@ -559,6 +545,16 @@ class AccountPool:
             self._on_change(self.accounts())
         except OSError as exc:
             log.error("could not save the accounts: %s", type(exc).__name__)
+
+
+def _renews(current: Credentials, new: Credentials) -> bool:
+    """True when ``new`` is ``current`` with a later renewal of its token, nothing else."""
+    if new.renewed_at is None or (
+        current.renewed_at is not None and new.renewed_at <= current.renewed_at
+    ):
+        return False
+    same = replace(new, token=current.token, cookies=current.cookies, renewed_at=current.renewed_at)
+    return same == current
 
 
 def _scrub(text: str, credentials: Credentials, exc: BaseException) -> str:

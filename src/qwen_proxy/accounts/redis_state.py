@@ -79,6 +79,10 @@ def encode_state(state: AccountState) -> bytes:
             "verify_url": state.verify_url,
             "message": state.message,
             "last_sign_in": state.last_sign_in,
+            "session": state.session,
+            "private_session": state.private_session,
+            "private_error": state.private_error,
+            "private_tried": state.private_tried,
         }
     )
 
@@ -107,6 +111,10 @@ def decode_state(raw: bytes | None, in_flight: int = 0) -> AccountState:
         verify_url=data.get("verify_url"),
         message=data.get("message"),
         last_sign_in=data.get("last_sign_in"),
+        session=int(data.get("session", 0)),
+        private_session=data.get("private_session"),
+        private_error=data.get("private_error"),
+        private_tried=data.get("private_tried"),
     )
 
 
@@ -141,6 +149,11 @@ class RedisStateStore:
         self._held: dict[str, list[str]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client (other account stores of the same instance share it)."""
+        return self._client
 
     def _state_key(self, name: str) -> str:
         return f"{self.prefix}account:{name}"

@@ -19,12 +19,15 @@ class Health(StrEnum):
     """Whether an account may serve at all (cool-downs come on top, per model)."""
 
     ACTIVE = "active"
-    #: a captcha must be passed; back after new cookies or token are imported
+    #: a captcha must be passed; back after a new browser session is imported
     QUARANTINED = "quarantined"
-    #: the token is expired or rejected and cannot be renewed automatically
+    #: the token is expired or rejected and cannot be renewed automatically (a token-only
+    #: account, or a failed password sign-in)
     DISABLED = "disabled"
-    #: the token is rejected and a sign-in with the stored password is under way
+    #: the token is expired or rejected and a renewal (refresh or sign-in) is under way
     RENEWING = "renewing"
+    #: the browser session ended (its renewal was refused): a new one must be imported
+    NEEDS_SESSION = "needs_session"
 
 
 class CooldownReason(StrEnum):
@@ -95,6 +98,13 @@ class AccountState:
     #: for the operator: why the account is out of service, or a warning
     message: str | None = None
     last_sign_in: float | None = None
+    #: bumped whenever the operator gives the account a new browser session
+    session: int = 0
+    #: the ``session`` for which Qwen's memory and built-in tools were switched off
+    private_session: int | None = None
+    #: why the last attempt to switch them off failed, and when (pool clock)
+    private_error: str | None = None
+    private_tried: float | None = None
 
     # -- questions ---------------------------------------------------------------------
 
@@ -202,9 +212,17 @@ class AccountState:
         where = f" at {url}" if url else ""
         message = (
             f"needs captcha verification{where}; pass it in a browser signed in to this "
-            "account, then import its cookies (`qwen-proxy accounts import-cookies`)"
+            "account, then give the gateway that browser's session "
+            "(`qwen-proxy accounts import-curl NAME`)"
         )
         return replace(self, health=Health.QUARANTINED, verify_url=url, message=message)
+
+    def session_ended(self, message: str) -> AccountState:
+        """The browser session cannot be renewed any more: out of service until a new one
+        is imported (a captcha found earlier still says more)."""
+        if self.health is Health.QUARANTINED:
+            return self
+        return replace(self, health=Health.NEEDS_SESSION, message=message)
 
     def abandoned(self) -> AccountState:
         """A request given up by its client: it leaves, nothing is learned about the account."""
@@ -215,7 +233,7 @@ class AccountState:
         return replace(self, last_sign_in=now)
 
     def renewed(self) -> AccountState:
-        """A fresh token from sign-in: back in service unless a captcha still stands."""
+        """A fresh token (refresh or sign-in): back in service unless a captcha still stands."""
         health = self.health if self.health is Health.QUARANTINED else Health.ACTIVE
         message = self.message if health is Health.QUARANTINED else None
         return replace(self, health=health, generation=self.generation + 1, message=message)
@@ -226,7 +244,8 @@ class AccountState:
         return replace(self, health=health, message=message)
 
     def credentials_replaced(self) -> AccountState:
-        """The operator gave new credentials: back in service, earlier trouble forgotten."""
+        """The operator gave new credentials: back in service, earlier trouble forgotten; a
+        new browser session, whose settings are checked again before it serves."""
         return replace(
             self,
             health=Health.ACTIVE,
@@ -235,7 +254,23 @@ class AccountState:
             message=None,
             cooldown=None,
             transient_streak=0,
+            session=self.session + 1,
+            private_error=None,
+            private_tried=None,
         )
+
+    @property
+    def is_private(self) -> bool:
+        """True once memory and built-in tools are off for the current browser session."""
+        return self.private_session == self.session
+
+    def made_private(self, session: int) -> AccountState:
+        """Memory and built-in tools were switched off for browser session ``session``."""
+        return replace(self, private_session=session, private_error=None, private_tried=None)
+
+    def private_failed(self, reason: str, now: float) -> AccountState:
+        """Switching memory and tools off failed (the account serves anyway, and says so)."""
+        return replace(self, private_error=reason, private_tried=now)
 
     def warned(self, message: str | None) -> AccountState:
         """Attach or clear an operator message without changing health."""

@@ -12,6 +12,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ log = logging.getLogger("qwen_proxy.accounts")
 ACCOUNTS_FILE = "accounts.json"
 #: the layout written now: 2 added each account's browser profile
 FILE_VERSION = 2
+#: when the gateway last renewed the account's token (a number; absent: as imported)
+RENEWED_FIELD = "renewed_at"
 
 
 def accounts_path(data_dir: Path) -> Path:
@@ -137,6 +140,8 @@ def _to_entry(account: Credentials) -> dict[str, Any]:
     }
     if account.browser is not None and not account.browser.is_empty:
         entry[BROWSER_FIELD] = account.browser.to_dict()
+    if account.renewed_at is not None:
+        entry[RENEWED_FIELD] = account.renewed_at
     return entry
 
 
@@ -152,7 +157,13 @@ def _from_entry(entry: Any, path: Path, index: int) -> Credentials:
     browser = entry.get(BROWSER_FIELD)
     if browser is not None and not isinstance(browser, dict):
         raise CredentialsError(f"{path}: account #{index + 1}: {BROWSER_FIELD} must be an object")
-    return credentials_from_fields(values, BrowserProfile.from_dict(browser) if browser else None)
+    account = credentials_from_fields(
+        values, BrowserProfile.from_dict(browser) if browser else None
+    )
+    renewed = entry.get(RENEWED_FIELD)
+    if isinstance(renewed, int | float) and not isinstance(renewed, bool):
+        account = replace(account, renewed_at=float(renewed))
+    return account
 
 
 def _check_unique(accounts: Iterable[Credentials], path: Path) -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from qwen_proxy.accounts.credentials import Credentials, CredentialsError
 from qwen_proxy.accounts.pool import AccountPool
+from qwen_proxy.accounts.status import ENV_ACCOUNT
 from qwen_proxy.accounts.storage import load_accounts, migrate_accounts_file, save_accounts
 
 log = logging.getLogger("qwen_proxy.accounts")
 
-#: the account built from QWEN_PROXY_TOKEN: it lives in memory only, never in the file
-ENV_ACCOUNT = "env"
+__all__ = ["ENV_ACCOUNT", "AccountsFile"]
 
 Signature = tuple[int, int, int] | None
 

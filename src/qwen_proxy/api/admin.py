@@ -124,7 +124,9 @@ def _from_copy(
     session = import_curl(copied, allowed_hosts(gateway.settings.upstream_url))
     existing = next((a for a in gateway.pool.accounts() if a.name == name), None)
     credentials = session.credentials(name, existing)
-    overrides = {k: v for k in ("email", "password", "proxy") if (v := values.get(k))}
+    overrides: dict[str, Any] = {
+        k: v for k in ("email", "password", "proxy") if (v := values.get(k))
+    }
     if overrides:
         credentials = replace(credentials, **overrides)
     return credentials, session.summary()

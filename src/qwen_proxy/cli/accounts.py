@@ -28,7 +28,7 @@ from qwen_proxy.accounts.credentials import (
     redact_proxy,
 )
 from qwen_proxy.accounts.jwt import token_claims, token_expiry
-from qwen_proxy.accounts.status import format_time
+from qwen_proxy.accounts.status import ENV_ACCOUNT, format_time, session_fix
 from qwen_proxy.accounts.storage import accounts_path, load_accounts, save_accounts
 from qwen_proxy.cli import import_curl
 from qwen_proxy.config import Settings
@@ -215,27 +215,62 @@ def _import_cookies(args: argparse.Namespace, path: Path) -> int:
 def _list(args: argparse.Namespace, settings: Settings, path: Path) -> int:
     rows = _live_rows(args.gateway, settings)
     if rows is None:
-        rows = [_file_row(account) for account in load_accounts(path)]
+        rows = _stored_rows(settings, path)
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0
     if not rows:
-        print(f"no accounts in {path}; add one with `qwen-proxy accounts import-curl NAME`")
+        print(
+            f"no accounts in {path}, and QWEN_PROXY_TOKEN is not set; add one with "
+            "`qwen-proxy accounts import-curl NAME`"
+        )
         return 0
     now = time.time()
-    print(f"{'name':14} {'state':12} {'email':24} {'expires':22} {'requests':>8} {'failures':>8}")
+    print(f"{'name':14} {'state':14} {'email':24} {'expires':22} {'requests':>8} {'failures':>8}")
     for row in rows:
         expires = row.get("expires_at")
         shown = format_time(float(expires), now) if isinstance(expires, int | float) else "-"
         print(
-            f"{row['name']:14.14} {row['state']:12.12} {row.get('email') or '-':24.24} "
+            f"{row['name']:14.14} {row['state']:14.14} {row.get('email') or '-':24.24} "
             f"{shown:22} {_cell(row.get('requests')):>8} {_cell(row.get('failures')):>8}"
         )
         if row.get("verify_url"):
             print(f"    verify in a browser: {row['verify_url']}")
         if row.get("message"):
             print(f"    {row['message']}")
+        memory = _memory_line(row)
+        if memory:
+            print(f"    {memory}")
     return 0
+
+
+def _memory_line(row: dict[str, Any]) -> str | None:
+    """What the operator should know about Qwen's memory and tools for this account."""
+    memory = row.get("memory")
+    if memory == "pending":
+        return "Qwen's memory and tools: switched off before its first request"
+    if memory == "failed":
+        reason = row.get("memory_message") or "unknown reason"
+        return f"Qwen's memory and tools: could not be switched off ({reason}); retried later"
+    return None
+
+
+def _stored_rows(settings: Settings, path: Path) -> list[dict[str, Any]]:
+    """What the file (and QWEN_PROXY_TOKEN) say when no running gateway is asked."""
+    stored = load_accounts(path)
+    rows = []
+    if settings.token:
+        env = Credentials(name=ENV_ACCOUNT, token=settings.token, cookies=settings.cookies)
+        row = _file_row(env)
+        row["state"] = "expired" if row["state"] == "expired" else "from env"
+        rows.append(row)
+    for account in stored:
+        row = _file_row(account)
+        if settings.token and account.name == ENV_ACCOUNT:
+            row["state"] = "shadowed"
+            row["message"] = "QWEN_PROXY_TOKEN takes its place; rename it to use it"
+        rows.append(row)
+    return rows
 
 
 def _cell(value: object) -> str:
@@ -264,16 +299,22 @@ def _file_row(account: Credentials) -> dict[str, Any]:
     """What the file alone says (no gateway reached): expiry from the JWT, no counters."""
     expires = token_expiry(account.token) if account.token else None
     expired = expires is not None and expires <= time.time()
+    renewable = account.can_refresh or account.can_sign_in
+    message = None
+    if expired:
+        fix = "a running gateway renews it" if renewable else session_fix(account.name)
+        message = f"token expired; {fix}"
     return {
         "name": account.name,
         "state": "expired" if expired else "stored",
         "email": mask_email(account.email),
         "expires_at": expires,
         "can_sign_in": account.can_sign_in,
+        "can_refresh": account.can_refresh,
         "proxy": redact_proxy(account.proxy),
         "requests": None,
         "failures": None,
-        "message": "token expired: renew it (or store a password)" if expired else None,
+        "message": message,
     }
 
 

@@ -6,9 +6,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from qwen_proxy.accounts.credentials import Credentials
+from qwen_proxy.accounts.storage import accounts_path, save_accounts
 from qwen_proxy.config import Settings, StartupError
-from qwen_proxy.emulator.config import EmulatorConfig
-from qwen_proxy.emulator.testing import running_emulator
+from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 
 DEMO_MODEL = "qwen3.7-plus"
 
@@ -36,6 +37,19 @@ Try it (the emulator answers deterministically, e.g. it remembers "my name is ..
 """
 
 
+def demo_session(emulator: EmulatorHandle) -> Credentials:
+    """The emulator's sample account as the browser session a user would paste."""
+    account = emulator.accounts[0]
+    return Credentials(
+        name="demo",
+        token=account.token,
+        cookies=account.cookies or None,
+        bx_ua=account.bx_ua or None,
+        bx_umidtoken=account.bx_umidtoken or None,
+        bx_v=account.bx_v or None,
+    )
+
+
 def run_demo(*, port: int, self_test: bool) -> int:
     """Serve until Ctrl-C, or (self_test) send one streamed request and exit."""
     from qwen_proxy.server.run import BackgroundGateway, listen_socket, serve
@@ -44,13 +58,14 @@ def run_demo(*, port: int, self_test: bool) -> int:
     hint = f"choose another with --port, e.g. qwen-proxy demo --port {port + 1}"
     sock = None if self_test else listen_socket("127.0.0.1", port, hint=hint)
     data_dir = Path(tempfile.mkdtemp(prefix="qwen-proxy-demo-"))
-    # the 2026-06 era: a token alone serves, for as long as the demo runs (the gateway does not
-    # renew 15-minute browser-session tokens yet)
-    with running_emulator(EmulatorConfig.default(auth_era="2026-06")) as emulator:
+    # today's upstream: the gateway holds the emulator's account as a user adds one (its
+    # browser session) and renews its 15-minute tokens for as long as the demo runs
+    with running_emulator() as emulator:
+        save_accounts(accounts_path(data_dir), [demo_session(emulator)])
         settings = Settings(
             port=0 if self_test else port,
             upstream_url=emulator.url,
-            token=emulator.token,
+            auth_url=emulator.auth_url,
             data_dir=data_dir,
             # uploads (images, files, long histories) go to the emulator's object store
             oss_url=emulator.url + "/oss",

@@ -15,7 +15,7 @@ An OpenAI-compatible gateway to Qwen's web chat (chat.qwen.ai).
   qwen-proxy serve      start the gateway (configure with QWEN_PROXY_* variables or flags)
   qwen-proxy demo       the gateway plus an offline Qwen emulator, to try it without an account
   qwen-proxy emulator   only the offline emulator of chat.qwen.ai (for tests and benchmarks)
-  qwen-proxy accounts   add, list, remove, check Qwen accounts; import browser cookies
+  qwen-proxy accounts   import-curl (one copied request), list, remove, check Qwen accounts
   qwen-proxy sessions   list, show or purge the conversations the gateway keeps
   qwen-proxy keys       add, list or revoke named client keys with limits
 """

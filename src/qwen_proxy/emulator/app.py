@@ -40,6 +40,7 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
             json=body,
             cookie_names=cookie_names(request.headers.get("Cookie", "")),
             auth=auth_form(dict(request.headers), dict(request.cookies)),
+            token_exp=state.token_exp(request),
         )
         state.recording[id(request)] = item
         state.log.add(item)

@@ -25,6 +25,8 @@ class RecordedRequest:
     cookie_names: list[str] = field(default_factory=list)
     #: how the token came: ``bearer``, ``cookie``, ``both`` (the same token) or ``mismatch``
     auth: str | None = None
+    #: the ``exp`` of the token used (tells two tokens apart without showing either)
+    token_exp: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -42,6 +44,7 @@ class RecordedRequest:
             writes=list(data.get("writes", [])),
             cookie_names=list(data.get("cookie_names", [])),
             auth=data.get("auth"),
+            token_exp=data.get("token_exp"),
         )
 
 

@@ -213,6 +213,16 @@ class EmulatorState:
             return AuthFailure("expired")
         return account
 
+    def token_exp(self, request: web.Request) -> int | None:
+        """The ``exp`` of the token a request carries (unchecked), for the record."""
+        token = bearer(request) or request.cookies.get("token")
+        if not token:
+            return None
+        try:
+            return read_token(self.config.secret, token, None).exp
+        except TokenRejected:
+            return None
+
     def peek_email(self, request: web.Request) -> str | None:
         """The email a request claims to be, without checking expiry (for fault scoping)."""
         token = bearer(request) or request.cookies.get("token")

@@ -3,10 +3,17 @@
 Pure functions over status, content type and bytes, or a JSON object already parsed (a stream
 event). This module is the only place in the gateway that reads Qwen's error strings; everything
 else matches on the classes.
+
+Since autumn 2026 many failures come as HTTP 200 with the real status in the
+``x-actual-status-code`` header: callers pass it as ``actual_status`` and it counts as the
+answer's status. The firewall's slider page (HTML in a 200) and the risk engine's challenge
+JSON (``FAIL_SYS_USER_VALIDATE`` / ``RGV587`` with a punish URL) are both a captcha, with the
+verification URL kept when the answer names one.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -23,14 +30,14 @@ from qwen_proxy.qwen.errors import (
     UpstreamError,
     UpstreamMalformed,
     UpstreamModelNotFound,
-    UpstreamOverloaded,
     UpstreamRateLimited,
     UpstreamServerError,
 )
 
-# Markers of Alibaba's WAF / captcha page, matched case-insensitively.
+# Markers of Alibaba's WAF / captcha (slider) page, matched case-insensitively.
 _WAF_MARKERS = (
     "安全验证",
+    "人机验证",
     "awsc",
     "aliyun_waf",
     "punish",
@@ -55,21 +62,35 @@ _SECRET_RE = re.compile(
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|(?i:(?:token|key|x5secdata|cookie)=)[^\s&\"';,]+"
 )
 _MAX_DETAIL = 300
+#: where a slider page names its verification page (absolute, protocol-relative or a path)
+_PUNISH_URL_RE = re.compile(
+    r"""(?:https?:)?//[^\s"'<>]*punish[^\s"'<>]*|/[^\s"'<>]*punish\?[^\s"'<>]*"""
+)
 _loads = orjson.loads
 #: what ``_parse`` returns for a body that is not JSON (``None`` is JSON's null)
 _NOT_JSON: Any = object()
 
 
-def classify_answer(status: int, content_type: str, body: bytes) -> UpstreamError:
-    """Classify an upstream answer that is not an SSE stream (JSON error, WAF page, 5xx...)."""
-    return _classify(status, content_type, body, _parse(body))
+def effective_status(status: int, actual_status: int = 0) -> int:
+    """The status an answer really has: the one ``x-actual-status-code`` names in a 200."""
+    return actual_status if status == 200 and actual_status else status
 
 
-def json_payload(status: int, content_type: str, body: bytes) -> Any:
+def classify_answer(
+    status: int, content_type: str, body: bytes, actual_status: int = 0
+) -> UpstreamError:
+    """Classify an upstream answer that is not an SSE stream (JSON error, WAF page, 5xx...);
+    ``actual_status`` is the ``x-actual-status-code`` header's (0 when absent)."""
+    return _classify(effective_status(status, actual_status), content_type, body, _parse(body))
+
+
+def json_payload(status: int, content_type: str, body: bytes, actual_status: int = 0) -> Any:
     """The data of a short JSON answer that reports success; anything else raises, classified.
 
     The body is parsed once: that value is both checked for an error envelope and classified.
+    A 200 whose ``x-actual-status-code`` (``actual_status``) names another status is an error.
     """
+    status = effective_status(status, actual_status)
     if status != 200 or "json" not in content_type:
         raise classify_answer(status, content_type, body)
     obj = _parse(body)
@@ -127,16 +148,25 @@ def _classify(status: int, content_type: str, body: bytes, obj: Any) -> Upstream
     if isinstance(obj, dict):
         found = envelope_error(obj, status)
         if found is not None:
+            if type(found) is UpstreamBadRequest and _status_says_more(status):
+                # an envelope whose code says nothing known: its real status tells what it is
+                return _classify_status(status, obj, text)
             return found
     # Only free text is searched for WAF markers: a JSON reply may quote such words harmlessly.
     if obj is _NOT_JSON and _looks_like_waf(text):
-        return UpstreamCaptcha()
+        return UpstreamCaptcha(verify_url=captcha_url(text))
     return _classify_status(status, obj, text)
 
 
+def _status_says_more(status: int) -> bool:
+    return status in (401, 403, 429) or status >= 500
+
+
 def _classify_html(status: int, text: str) -> UpstreamError:
-    if _looks_like_waf(text):
-        return UpstreamCaptcha()
+    # a whole HTML document where data was asked for, with no other status: the slider page
+    page = status == 200 and text.lstrip()[:9].lower() == "<!doctype"
+    if page or _looks_like_waf(text):
+        return UpstreamCaptcha(verify_url=captcha_url(text))
     if status >= 500:
         return UpstreamServerError(f"Qwen failed with HTTP {status} (an HTML error page). Retry.")
     if status in (401, 403):
@@ -151,13 +181,20 @@ def _looks_like_waf(text: str) -> bool:
     return any(marker in lowered for marker in _WAF_MARKERS)
 
 
+def captcha_url(text: str) -> str | None:
+    """The verification ("punish") URL a slider page names, as written (maybe a bare path)."""
+    match = _PUNISH_URL_RE.search(text[:65536])
+    if match is None:
+        return None
+    return html.unescape(match.group(0).replace("\\/", "/"))
+
+
 def _classify_ret(ret: list[Any], data: Any) -> UpstreamError:
     joined = " ".join(str(item) for item in ret)
-    if "RGV587" in joined:
-        return UpstreamOverloaded()
     url = data.get("url") if isinstance(data, dict) else None
     url = url if isinstance(url, str) and url else None
-    if "USER_VALIDATE" in joined or url is not None:
+    # RGV587 reads "crowded, try later" but is a challenge: a retry deepens the mark
+    if "USER_VALIDATE" in joined or "RGV587" in joined or url is not None:
         return UpstreamCaptcha(verify_url=url)
     return UpstreamMalformed(f"Qwen's gateway answered {_safe(joined)!r} instead of a reply.")
 
@@ -228,9 +265,11 @@ def _classify_code(code: str, details: str, num: Any) -> UpstreamError:
         return QuotaExceeded()
     if code_l == "unauthorized" or any(marker in lowered for marker in _AUTH_MARKERS):
         return UpstreamAuthFailed()
-    if "rgv587" in both:
-        return UpstreamOverloaded()
-    if "fail_sys_user_validate" in both or code_l == "humanverificationrequired":
+    if (
+        "rgv587" in both
+        or "fail_sys_user_validate" in both
+        or code_l == "humanverificationrequired"
+    ):
         return UpstreamCaptcha()
     if "parent_id" in lowered and ("not exist" in lowered or "not found" in lowered):
         return ParentNotFound()

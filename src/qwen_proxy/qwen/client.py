@@ -5,6 +5,11 @@ It builds each request (URL, browser headers, JSON body) and hands its bytes to 
 ``MockTransport`` in tests. Transport failures and answers that are not what was asked for come
 out as the classified errors of ``qwen.errors``; deciding whether to retry, and on which account,
 is the caller's job (``service.completion``), since only it knows whether its client got bytes yet.
+
+Two hosts are called: the chat host (``Settings.upstream_url``) and, for sign-in and token
+renewal, the auth host (``Settings.auth_url``). A 200 whose ``x-actual-status-code`` names an
+error is classified by that status, and a verification URL given as a bare path is made
+absolute on the host that answered.
 """
 
 from __future__ import annotations
@@ -15,16 +20,25 @@ import ssl
 import time
 import uuid
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import orjson
 
 from qwen_proxy.config import Settings
+from qwen_proxy.qwen.auth import (
+    LEGACY_SIGNIN_PATH,
+    REFRESH_PATH,
+    SETTINGS_PATH,
+    SIGNIN_PATH,
+    SessionAnswer,
+    session_answer,
+)
 from qwen_proxy.qwen.browser import BrowserProfile
-from qwen_proxy.qwen.classify import classify_answer, json_payload
+from qwen_proxy.qwen.classify import classify_answer, effective_status, json_payload
 from qwen_proxy.qwen.errors import (
     ParentNotFound,
     UploadRejected,
+    UpstreamCaptcha,
     UpstreamError,
     UpstreamMalformed,
     UpstreamTimeout,
@@ -39,7 +53,7 @@ from qwen_proxy.qwen.files import (
     parse_grant,
     parse_state,
 )
-from qwen_proxy.qwen.headers import browser_headers
+from qwen_proxy.qwen.headers import auth_headers, browser_headers, merge_token_cookie
 from qwen_proxy.qwen.oss import error_code
 from qwen_proxy.qwen.payloads import completion_url, new_chat_body
 from qwen_proxy.qwen.stream import QwenStreamParser
@@ -126,9 +140,9 @@ class QwenClient:
             raise TypeError("ssl_context configures the default transport: pass one or the other")
         self._settings = settings
         self._base = settings.upstream_base
-        self._prefix = urlsplit(self._base).path.rstrip("/")
+        self._auth_base = settings.auth_base
         self._transport = transport
-        self._endpoints: dict[tuple[str, str | None], Endpoint] = {}
+        self._endpoints: dict[tuple[str, str, str | None], Endpoint] = {}
 
     async def start(self) -> None:
         """Nothing to open ahead of time: the transport connects on first use."""
@@ -137,22 +151,33 @@ class QwenClient:
         """Close the transport's idle connections (the client stays usable)."""
         self._transport.close()
 
-    def _endpoint(self, cred: UpstreamCredential | None) -> Endpoint:
+    def _endpoint(self, base: str, cred: UpstreamCredential | None) -> Endpoint:
         """Where the call goes; each account has its own endpoint, so its own idle connections:
         no connection ever carries two accounts' requests, even one a hostile upstream left
         out of step."""
-        key = ("", None) if cred is None else (cred.name, cred.proxy)
+        name, proxy = ("", None) if cred is None else (cred.name, cred.proxy)
+        key = (base, name, proxy)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            endpoint = parse_endpoint(self._base, key[1], pool_key=key[0])
+            endpoint = parse_endpoint(base, proxy, pool_key=name)
             self._endpoints[key] = endpoint
         return endpoint
 
     def _headers(
-        self, cred: UpstreamCredential | None, chat_id: str | None, accept: str
+        self, cred: UpstreamCredential | None, chat_id: str | None, accept: str, base: str
     ) -> dict[str, str]:
         s = self._settings
-        if cred is None:  # sign-in: no account yet
+        if base == self._auth_base and base != self._base:
+            # the auth host: its own version, the jar as the browser holds it
+            return auth_headers(
+                cookies=merge_token_cookie(cred.cookies, cred.token) if cred else None,
+                auth_version=s.auth_version,
+                bx_v=s.bx_v,
+                user_agent=s.user_agent,
+                request_id=str(uuid.uuid4()),
+                browser=cred.browser if cred else None,
+            )
+        if cred is None:  # the old sign-in: no account yet
             return {"User-Agent": s.user_agent, "Accept": accept}
         return browser_headers(
             token=cred.token,
@@ -176,8 +201,10 @@ class QwenClient:
         body: dict[str, Any] | None = None,
         chat_id: str | None = None,
         accept: str = JSON_ACCEPT,
+        base: str | None = None,
     ) -> UpstreamResponse:
-        """Send one call and return its response once the headers are in.
+        """Send one call and return its response once the headers are in; ``base`` is the
+        host's URL (the chat host unless given).
 
         A plain coroutine: nothing of the request (its body is ~8 KiB of orjson buffer, its
         headers carry secrets) outlives it in a suspended frame of an open stream.
@@ -185,13 +212,15 @@ class QwenClient:
         transport = self._transport
         # the line carries the request id of the client request this call serves (logs.py)
         log.debug("upstream %s %s", method, path)
-        endpoint = self._endpoint(cred)
-        headers = self._headers(cred, chat_id, accept)
+        base = base or self._base
+        endpoint = self._endpoint(base, cred)
+        headers = self._headers(cred, chat_id, accept, base)
         data = orjson.dumps(body) if body is not None else None
         if data is not None:
             headers["Content-Type"] = "application/json"
+        prefix = urlsplit(base).path.rstrip("/")
         head = request_head(
-            endpoint, method, self._prefix + path, headers, len(data) if data is not None else None
+            endpoint, method, prefix + path, headers, len(data) if data is not None else None
         )
         # orjson's result keeps its whole ~8 KiB working buffer however short the JSON is:
         # copied into the exact-size message now, it is freed before the first await, so a
@@ -215,14 +244,17 @@ class QwenClient:
         cred: UpstreamCredential | None,
         *,
         body: dict[str, Any] | None = None,
-    ) -> tuple[int, str, bytes]:
-        """One short call: its status, content type and whole body."""
-        response = await self._open(method, path, cred, body=body)
+        base: str | None = None,
+    ) -> tuple[int, str, bytes, tuple[str, ...]]:
+        """One short call: its status (the real one when a 200 names another), content type,
+        whole body and the cookies it set."""
+        response = await self._open(method, path, cred, body=body, base=base)
         try:
             raw = await response.read_all(MAX_JSON_BYTES)
         finally:
             response.release()
-        return response.status, response.content_type, raw
+        status = effective_status(response.status, response.actual_status)
+        return status, response.content_type, raw, response.set_cookies
 
     async def _call_json(
         self,
@@ -231,17 +263,31 @@ class QwenClient:
         cred: UpstreamCredential | None,
         *,
         body: dict[str, Any] | None = None,
-    ) -> Any:
-        """A short call whose success is JSON; anything else raises, classified."""
-        status, content_type, raw = await self._call(method, path, cred, body=body)
-        return json_payload(status, content_type, raw)
+        base: str | None = None,
+    ) -> tuple[Any, tuple[str, ...]]:
+        """A short call whose success is JSON: the payload and the cookies set; anything
+        else raises, classified."""
+        status, content_type, raw, cookies = await self._call(
+            method, path, cred, body=body, base=base
+        )
+        try:
+            return json_payload(status, content_type, raw), cookies
+        except UpstreamCaptcha as error:
+            raise self._located(error, base or self._base) from None
+
+    def _located(self, error: UpstreamCaptcha, base: str) -> UpstreamCaptcha:
+        """``error`` with its verification URL absolute (a slider page names a bare path)."""
+        url = error.verify_url
+        if url and not url.startswith(("http://", "https://")):
+            error.verify_url = urljoin(base + "/", url)
+        return error
 
     async def create_chat(
         self, cred: UpstreamCredential, model: str, *, chat_type: str = "t2t"
     ) -> str:
         """Open a new chat for ``model`` and return its id."""
         body = new_chat_body(model, chat_type=chat_type, now_ms=int(time.time() * 1000))
-        payload = await self._call_json("POST", "/api/v2/chats/new", cred, body=body)
+        payload, _ = await self._call_json("POST", "/api/v2/chats/new", cred, body=body)
         try:
             chat_id = payload["data"]["id"]
         except (KeyError, TypeError):
@@ -252,7 +298,7 @@ class QwenClient:
 
     async def list_models(self, cred: UpstreamCredential) -> list[dict[str, Any]]:
         """The upstream's model list: its raw items (those with a string ``id``)."""
-        payload = await self._call_json("GET", "/api/models", cred)
+        payload, _ = await self._call_json("GET", "/api/models", cred)
         data = payload.get("data") if isinstance(payload, dict) else None
         if isinstance(data, dict):  # the v2 path nests it once more
             data = data.get("data")
@@ -262,19 +308,37 @@ class QwenClient:
 
     async def verify(self, cred: UpstreamCredential) -> dict[str, Any]:
         """Ask the upstream who this token belongs to (raises on an invalid token)."""
-        payload = await self._call_json("GET", "/api/v1/auths/", cred)
+        payload, _ = await self._call_json("GET", "/api/v1/auths/", cred)
         if not isinstance(payload, dict):
             raise UpstreamMalformed("The upstream's auth check returned an unexpected shape.")
         return payload
 
     async def sign_in(self, email: str, password_sha256: str) -> str:
-        """Password sign-in; returns a fresh JWT."""
+        """The chat host's old password sign-in (before the auth host); a fresh JWT."""
         body = {"email": email, "password": password_sha256}
-        payload = await self._call_json("POST", "/api/v1/auths/signin", None, body=body)
-        token = payload.get("token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not token:
-            raise UpstreamMalformed("The upstream's sign-in answer carries no token.")
-        return token
+        payload, cookies = await self._call_json("POST", LEGACY_SIGNIN_PATH, None, body=body)
+        return _session(payload, cookies, "sign-in").access_token
+
+    async def sign_in_session(
+        self, cred: UpstreamCredential, email: str, password_sha256: str
+    ) -> SessionAnswer:
+        """Password sign-in at the auth host, as the browser of ``cred`` (its anti-bot values
+        and cookie jar): a new access token and the cookies of the new session."""
+        body = {"email": email, "password": password_sha256}
+        payload, cookies = await self._call_json(
+            "POST", SIGNIN_PATH, cred, body=body, base=self._auth_base
+        )
+        return _session(payload, cookies, "sign-in")
+
+    async def refresh_session(self, cred: UpstreamCredential) -> SessionAnswer:
+        """A new access token for the browser session of ``cred`` (its cookie jar holds the
+        refresh token): no password, no slider."""
+        payload, cookies = await self._call_json("GET", REFRESH_PATH, cred, base=self._auth_base)
+        return _session(payload, cookies, "token renewal")
+
+    async def update_settings(self, cred: UpstreamCredential, settings: dict[str, Any]) -> None:
+        """Change the account's own settings (memory, built-in tools...) as given."""
+        await self._call_json("POST", SETTINGS_PATH, cred, body=settings)
 
     async def delete_chat(self, cred: UpstreamCredential, chat_id: str) -> None:
         """Delete one chat; a chat already gone (404, or ``Not_Found``) counts as deleted.
@@ -282,7 +346,7 @@ class QwenClient:
         Errors the upstream answers inside a 200 (an expired token, a firewall page) raise,
         classified, so a failed deletion is never taken for a done one.
         """
-        status, content_type, raw = await self._call(
+        status, content_type, raw, _ = await self._call(
             "DELETE", f"/api/v2/chats/{quote(chat_id, safe='')}", cred
         )
         if status in (204, 404) or (status == 200 and not raw.strip()):
@@ -296,7 +360,7 @@ class QwenClient:
         self, cred: UpstreamCredential, path: str, body: dict[str, Any]
     ) -> UploadGrant:
         """Ask one grant route (``qwen.files.STS_PATHS``) for an upload slot."""
-        payload = await self._call_json("POST", path, cred, body=body)
+        payload, _ = await self._call_json("POST", path, cred, body=body)
         grant = parse_grant(payload)
         if grant is None:
             raise UpstreamMalformed("The upstream's upload grant lacks the keys or the object.")
@@ -340,12 +404,14 @@ class QwenClient:
 
     async def parse_file(self, cred: UpstreamCredential, file_id: str) -> ParseState:
         """Ask the upstream to parse an uploaded document; where its parsing stands."""
-        payload = await self._call_json("POST", PARSE_PATH, cred, body=parse_body(file_id))
+        payload, _ = await self._call_json("POST", PARSE_PATH, cred, body=parse_body(file_id))
         return parse_state(payload)
 
     async def parse_status(self, cred: UpstreamCredential, file_id: str) -> ParseState:
         """Where the parsing of an uploaded document stands."""
-        payload = await self._call_json("POST", PARSE_STATUS_PATH, cred, body=parse_body(file_id))
+        payload, _ = await self._call_json(
+            "POST", PARSE_STATUS_PATH, cred, body=parse_body(file_id)
+        )
         return parse_state(payload)
 
     async def _request_url(
@@ -387,12 +453,23 @@ class QwenClient:
         response = await self._open(
             "POST", path, cred, body=body, chat_id=chat_id, accept="text/event-stream"
         )
-        if response.status != 200 or "text/event-stream" not in response.content_type:
+        status = effective_status(response.status, response.actual_status)
+        if status != 200 or "text/event-stream" not in response.content_type:
             try:
                 raw = await response.read_all()
             except UpstreamError:
                 raw = b""
             finally:
                 response.release()
-            raise classify_answer(response.status, response.content_type, raw)
+            error = classify_answer(status, response.content_type, raw)
+            if isinstance(error, UpstreamCaptcha):
+                error = self._located(error, self._base)
+            raise error
         return UpstreamStream(response)
+
+
+def _session(payload: Any, cookies: tuple[str, ...], what: str) -> SessionAnswer:
+    answer = session_answer(payload, cookies)
+    if answer is None:
+        raise UpstreamMalformed(f"The upstream's {what} answer carries no token.")
+    return answer

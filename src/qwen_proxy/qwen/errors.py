@@ -9,6 +9,10 @@ Each class carries two extra facts for the retry and account logic:
 
 ``qwen.classify`` is the only place that maps upstream answers onto these classes.
 
+The risk engine's ``RGV587`` answer reads "the system is crowded, try later", but it is a
+challenge, not overload: retrying it on the same account deepens the mark, so it is a captcha
+like the slider page, and no class here says "overloaded".
+
 Status, type and code are what the client sees (u = ``upstream_error``, r = ``rate_limit_error``,
 i = ``invalid_request_error``, t = ``timeout_error``); "other" = retry on another account.
 
@@ -16,8 +20,7 @@ i = ``invalid_request_error``, t = ``timeout_error``); "other" = retry on anothe
 |---|---|---|---|---|
 | expired/invalid token (401/403, Unauthorized) | UpstreamAuthFailed | 503 u upstream_auth_failed | other | auth |
 | ``RateLimited`` (+ ``num`` hours) | UpstreamRateLimited | 429 r upstream_rate_limited | other | rate_limit |
-| WAF HTML page, FAIL_SYS_USER_VALIDATE | UpstreamCaptcha | 503 u upstream_captcha | other | captcha |
-| ``RGV587`` "system is crowded" | UpstreamOverloaded | 503 u upstream_overloaded | yes | transient |
+| slider page, challenge JSON (FAIL_SYS_USER_VALIDATE, RGV587) | UpstreamCaptcha | 503 u upstream_captcha | other | captcha |
 | ``CHAT_IN_PROGRESS`` | ChatInProgress | 409 i chat_in_progress | no | - |
 | "parent_id ... is not exist" | ParentNotFound | 502 u upstream_parent_not_found | no | - |
 | ``Bad_Request`` | UpstreamBadRequest | 502 u upstream_bad_request | "Internal error" | - |
@@ -100,7 +103,8 @@ class UpstreamAuthFailed(ServiceUnavailable, UpstreamError):
     account_fault = AccountFault.AUTH
     default_message = (
         "The Qwen account's session token is expired or invalid. "
-        "Sign in to chat.qwen.ai again and update the account's token in the gateway."
+        "If the gateway cannot renew it, give the account a new browser session "
+        "(qwen-proxy accounts import-curl)."
     )
 
 
@@ -118,7 +122,8 @@ class UpstreamRateLimited(RateLimited, UpstreamError):
 
 
 class UpstreamCaptcha(ServiceUnavailable, UpstreamError):
-    """Qwen's firewall (Alibaba WAF) asks for a human verification instead of answering."""
+    """Qwen's firewall or risk engine wants a human verification instead of answering: the
+    slider page, or the challenge JSON (``FAIL_SYS_USER_VALIDATE`` / ``RGV587``)."""
 
     status = 503
     type = "upstream_error"
@@ -127,8 +132,8 @@ class UpstreamCaptcha(ServiceUnavailable, UpstreamError):
     account_fault = AccountFault.CAPTCHA
     default_message = (
         "Qwen's firewall asked for a security verification (captcha) instead of answering. "
-        "Open chat.qwen.ai in a browser with this account, complete the check, "
-        "and refresh the account's cookies in the gateway."
+        "Open chat.qwen.ai in a browser signed in to this account, complete the check, "
+        "and give the gateway that browser's session (qwen-proxy accounts import-curl)."
     )
 
     def __init__(self, message: str | None = None, *, verify_url: str | None = None) -> None:
@@ -136,17 +141,17 @@ class UpstreamCaptcha(ServiceUnavailable, UpstreamError):
         #: the verification page Qwen pointed to, if any (kept out of the message)
         self.verify_url = verify_url
 
-
-class UpstreamOverloaded(ServiceUnavailable, UpstreamError):
-    """Qwen says it is crowded (``RGV587``)."""
-
-    status = 503
-    type = "upstream_error"
-    code = "upstream_overloaded"
-    retryable = True
-    account_fault = AccountFault.TRANSIENT
-    retry_after = 30.0
-    default_message = "Qwen is overloaded right now (the system is crowded). Retry in a minute."
+    def wait_for_another_account(self, retry_after: float) -> UpstreamCaptcha:
+        """The same challenge told as a 429: another account will be free in ``retry_after``
+        seconds, so the client should come back then rather than give up."""
+        error = UpstreamCaptcha(
+            f"{self.message} Another account is free again in {retry_after:.0f} s.",
+            verify_url=self.verify_url,
+        )
+        error.status = 429
+        error.type = "rate_limit_error"
+        error.retry_after = retry_after
+        return error
 
 
 class ChatInProgress(Conflict, UpstreamError):

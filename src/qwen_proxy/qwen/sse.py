@@ -20,7 +20,8 @@ class LineTooLong(ValueError):
 
 
 class SSELineDecoder:
-    """Feed bytes in any split; get back the payload of each complete ``data:`` line."""
+    """Feed bytes in any split; get back the payload of each complete ``data:`` line (and each
+    bare JSON line, which the upstream writes when an error interrupts a stream)."""
 
     __slots__ = ("_max_line", "_pending", "_pending_bytes")
 
@@ -57,6 +58,12 @@ class SSELineDecoder:
         rest = data[end + 1 :]
         if rest:
             self._hold(rest)
+        if b"data:" not in block and b"{" not in block:
+            # nothing to read in it (keep-alive comments, blank lines): no line-by-line pass, so
+            # a flood of them costs a scan in C, not a Python loop per line
+            if len(block) > self._max_line and max(map(len, block.split(b"\n"))) > self._max_line:
+                raise LineTooLong(self._max_line)
+            return []
         lines = block.split(b"\n")
         if len(block) > self._max_line and max(map(len, lines)) > self._max_line:
             raise LineTooLong(self._max_line)
@@ -85,4 +92,7 @@ def _payloads(lines: list[bytes]) -> list[bytes]:
             payload = line[5:].strip()
             if payload:
                 out.append(payload)
+        elif line[:1] == b"{":
+            # a bare JSON line is no SSE field: an error (a challenge) written into the stream
+            out.append(line.strip())
     return out

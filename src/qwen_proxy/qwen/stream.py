@@ -4,6 +4,11 @@ Routing by ``delta.phase``: ``answer`` (or none) is answer text, ``think`` and
 ``thinking_summary`` are reasoning, ``web_search`` carries sources, ``image_gen`` carries a
 generated image's URL, anything else is skipped. The answer phase's ``finished`` status (or the
 image phase's) is the logical end; there is no ``[DONE]``.
+
+An error can stand where the stream should be, in a 200 labelled as a stream: a body that opens
+with ``<`` (the firewall's slider page) or ``{`` (the risk engine's challenge JSON, any JSON
+error) is no SSE at all, so it is kept whole and classified at its end instead of ending as an
+empty reply. A bare JSON line between events is read as an event too.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from qwen_proxy.qwen.classify import classify_error_object, envelope_error
+from qwen_proxy.qwen.classify import classify_answer, classify_error_object, envelope_error
 from qwen_proxy.qwen.errors import EmptyReply, StreamCut, UpstreamError, UpstreamMalformed
 from qwen_proxy.qwen.events import (
     AnswerDelta,
@@ -32,6 +37,9 @@ from qwen_proxy.qwen.sse import LineTooLong, SSELineDecoder
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _SUMMARY_JOIN = "\n\n"
+#: how much of a body that is not SSE is kept to classify it (an error page or JSON is small)
+_FOREIGN_LIMIT = 64 * 1024
+_WHITESPACE = b" \t\r\n"
 
 #: how a reply's answer deltas are meant (see ``QwenStreamParser._answer_delta``)
 UNDECIDED = "undecided"
@@ -52,6 +60,7 @@ class QwenStreamParser:
         "_cached_tokens",
         "_decoder",
         "_extensions",
+        "_foreign",
         "_held",
         "_input_tokens",
         "_last_content",
@@ -60,6 +69,7 @@ class QwenStreamParser:
         "_reasoning_tokens",
         "_repeats",
         "_seen_urls",
+        "_sniffed",
         "_summary",
         "_summary_items",
         "_tokens_at_last",
@@ -75,6 +85,10 @@ class QwenStreamParser:
 
     def __init__(self) -> None:
         self._decoder = SSELineDecoder()
+        #: False until the body's first byte that is not whitespace came
+        self._sniffed = False
+        #: the body so far when it is not SSE (an HTML page, a JSON error), else None
+        self._foreign: list[bytes] | None = None
         self.created: Created | None = None
         #: the new assistant node (from ``response.created``, else the events' top level)
         self.response_id: str | None = None
@@ -130,6 +144,11 @@ class QwenStreamParser:
         """Events completed by ``data`` (raw socket bytes, any split)."""
         if self.finished or self.error is not None:
             return []
+        if not self._sniffed and self._sniff(data):
+            return []
+        if self._foreign is not None:
+            self._keep_foreign(data)
+            return []
         try:
             lines = self._decoder.feed(data)
         except LineTooLong as exc:
@@ -144,10 +163,35 @@ class QwenStreamParser:
             return events
         return self._handle(lines)
 
+    def _sniff(self, data: bytes) -> bool:
+        """Look at the body's first byte that is not whitespace: True when it shows the body
+        is no SSE (then it is kept whole from here on)."""
+        first = data.lstrip(_WHITESPACE)[:1]
+        if not first:
+            return False
+        self._sniffed = True
+        if first not in (b"<", b"{"):
+            return False
+        self._foreign = []
+        self._keep_foreign(data)
+        return True
+
+    def _keep_foreign(self, data: bytes) -> None:
+        foreign = self._foreign
+        assert foreign is not None
+        if sum(map(len, foreign)) < _FOREIGN_LIMIT:
+            foreign.append(data)
+
     def close(self) -> list[Event]:
         """Events of a last unterminated line, at EOF. Check ``finished`` / ``eof_error()``."""
         if self.finished or self.error is not None:
             return []
+        if self._foreign is not None:
+            body = b"".join(self._foreign)[:_FOREIGN_LIMIT]
+            kind = "text/html" if body.lstrip(_WHITESPACE)[:1] == b"<" else "application/json"
+            events: list[Event] = []
+            self._fail(classify_answer(200, kind, body), events)
+            return events
         events = self._handle(self._decoder.close())
         if not self.finished and self.error is None:
             self._release_held(events)  # a cut reply keeps every character it brought

@@ -144,6 +144,8 @@ class CompletionService:
                     await lease.release(decision.outcome)
                     if decision.exclude:
                         excluded.add(lease.name)
+                    if decision.renew:
+                        await self.pool.wait_for_renewal(lease.name)
                 except BaseException:
                     # cancelled (the client hung up) before the first text: neutral for the
                     # account; any other escape is our fault, not the account's

@@ -9,6 +9,9 @@ import time
 from typing import TYPE_CHECKING
 
 from qwen_proxy.accounts import AccountPool, Credentials, accounts_path
+from qwen_proxy.accounts.renewal import Renewal
+from qwen_proxy.accounts.shared import LocalShare, SessionShare
+from qwen_proxy.accounts.status import MODEL_LIST
 from qwen_proxy.accounts.sync import ENV_ACCOUNT, AccountsFile
 from qwen_proxy.config import Settings
 from qwen_proxy.conversations import open_store, tenant_id
@@ -19,6 +22,7 @@ from qwen_proxy.conversations.store import ConversationStore
 from qwen_proxy.conversations.tenants import load_secret, new_secret
 from qwen_proxy.errors import GatewayError, ServiceUnavailable
 from qwen_proxy.keys import KeyError_, KeyRegistry, open_key_store, open_limiter
+from qwen_proxy.qwen.auth import sharing_settings
 from qwen_proxy.qwen.client import QwenClient
 from qwen_proxy.qwen.errors import UpstreamError
 from qwen_proxy.service.admission import Gate
@@ -37,8 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("qwen_proxy")
 
 PURGE_INTERVAL = 3600.0
-#: how often tokens near expiry are renewed (or warned about)
+#: the longest wait between two looks for tokens to renew (or to warn about)
 RENEW_INTERVAL = 300.0
+#: the shortest (a renewal due now is started by the look itself)
+RENEW_MIN_WAIT = 0.25
 #: how often accounts.json is checked for the operator's changes (a stat call)
 ACCOUNTS_POLL_INTERVAL = 2.0
 #: how often the key store is checked for changes (a running gateway follows within 2 s)
@@ -52,6 +58,12 @@ def configured_accounts(settings: Settings, file: AccountsFile | None = None) ->
     file = file or AccountsFile(accounts_path(settings.data_dir))
     accounts = file.load()
     if settings.token:
+        if any(a.name == ENV_ACCOUNT for a in accounts):
+            log.warning(
+                "the account %s of accounts.json is not used: QWEN_PROXY_TOKEN takes its "
+                "place; unset QWEN_PROXY_TOKEN, or give that account another name",
+                ENV_ACCOUNT,
+            )
         accounts = [a for a in accounts if a.name != ENV_ACCOUNT]
         accounts.append(
             Credentials(name=ENV_ACCOUNT, token=settings.token, cookies=settings.cookies)
@@ -67,6 +79,15 @@ def shared_state_store(settings: Settings) -> RedisStateStore | None:
     from qwen_proxy.accounts.redis_state import RedisStateStore
 
     return RedisStateStore(settings.store, prefix=settings.redis_prefix)
+
+
+def session_share(state: RedisStateStore | None, settings: Settings) -> SessionShare:
+    """Where renewed sessions are shared: the instances' Redis, or nowhere (one process)."""
+    if state is None:
+        return LocalShare()
+    from qwen_proxy.accounts.redis_share import RedisSessionShare
+
+    return RedisSessionShare(state.client, prefix=settings.redis_prefix)
 
 
 class Gateway:
@@ -88,6 +109,10 @@ class Gateway:
             # instances compare times through Redis, so a shared store needs wall time
             clock=time.monotonic if self._shared_state is None else time.time,
             renew=self._sign_in,
+            refresh=self._refresh,
+            share=session_share(self._shared_state, settings),
+            signin_interval=settings.signin_interval,
+            make_private=self._make_private,
             on_change=self.accounts_file.save,
         )
         self.catalog = ModelCatalog(self._fetch_models, ttl=settings.models_ttl)
@@ -146,8 +171,9 @@ class Gateway:
         """Open connections and the store."""
         if not self.pool.snapshot():
             log.warning(
-                "no Qwen account configured: set QWEN_PROXY_TOKEN or run "
-                "'qwen-proxy accounts add'; completions will answer 503 until then"
+                "no Qwen account configured: run 'qwen-proxy accounts import-curl NAME' with a "
+                "request copied from your browser (or set QWEN_PROXY_TOKEN); completions will "
+                "answer 503 until then"
             )
         await self.client.start()
         self._store = open_store(
@@ -309,21 +335,34 @@ class Gateway:
             except Exception as exc:  # one failed pass must not end the loop
                 log.warning("cleaning up upstream chats failed: %s", type(exc).__name__)
 
-    async def _sign_in(self, credentials: Credentials) -> str:
-        """A fresh token by password sign-in (the pool throttles and serialises these)."""
+    async def _sign_in(self, credentials: Credentials) -> str | Renewal:
+        """A fresh token by password sign-in (the pool paces and serialises these): at the
+        auth host as the account's browser, or, for an account without one, the old way."""
         if not credentials.email or not credentials.password:
             raise ValueError("no email and password stored")
         digest = hashlib.sha256(credentials.password.encode()).hexdigest()
+        if credentials.is_browser_session:
+            answer = await self.client.sign_in_session(credentials, credentials.email, digest)
+            return Renewal.from_answer(answer)
         return await self.client.sign_in(credentials.email, digest)
 
+    async def _refresh(self, credentials: Credentials) -> Renewal:
+        """A fresh token for the account's browser session, from its cookie jar."""
+        return Renewal.from_answer(await self.client.refresh_session(credentials))
+
+    async def _make_private(self, credentials: Credentials) -> None:
+        """Switch Qwen's memory and built-in tools off for the account."""
+        await self.client.update_settings(credentials, sharing_settings())
+
     async def _renew_tokens(self) -> None:
-        """Renew tokens near expiry ahead of time (or warn when no password is stored)."""
+        """Renew tokens ahead of their end (or warn when one cannot be renewed)."""
         while True:
             try:
                 await self.pool.renew_due()
             except Exception as exc:  # one failed round must not end the loop
                 log.warning("renewing account tokens failed: %s", type(exc).__name__)
-            await asyncio.sleep(RENEW_INTERVAL)
+            wait = self.pool.next_renewal_in(RENEW_INTERVAL)
+            await asyncio.sleep(max(RENEW_MIN_WAIT, wait))
 
     async def _follow_accounts_file(self) -> None:
         """Apply the operator's edits of accounts.json (CLI add/remove/import-cookies)."""
@@ -353,7 +392,7 @@ class Gateway:
         """The upstream's model list, from another account when one's token or WAF fails."""
         failed: set[str] = set()
         while True:
-            lease = await self.pool.acquire("*models*", exclude=failed)
+            lease = await self.pool.acquire(MODEL_LIST, exclude=failed)
             # the lease reports a success on exit, and a cancelled fetch as abandoned
             async with lease:
                 try:

@@ -16,7 +16,14 @@ from enum import StrEnum
 
 from qwen_proxy.accounts import NoAccountAvailable, Outcome, OwnerUnavailable
 from qwen_proxy.errors import GatewayError
-from qwen_proxy.qwen.errors import ChatInProgress, EmptyReply, ParentNotFound, UpstreamError
+from qwen_proxy.qwen.errors import (
+    AccountFault,
+    ChatInProgress,
+    EmptyReply,
+    ParentNotFound,
+    UpstreamCaptcha,
+    UpstreamError,
+)
 from qwen_proxy.service.outcomes import outcome_for, rules_out_account
 
 #: waits before retrying a chat that is busy upstream, then the request forks into a new chat
@@ -45,6 +52,7 @@ class Why(StrEnum):
     EMPTY_CONTINUATION = "empty_continuation"
     EMPTY_ONCE = "empty_once"
     EMPTY_AGAIN = "empty_again"
+    TOKEN_RENEWED = "token_renewed"
     ACCOUNT_FAULT = "account_fault"
     NOT_RETRYABLE = "not_retryable"
     RETRIES_SPENT = "retries_spent"
@@ -63,6 +71,8 @@ class Attempts:
     busy_waits: int = 0
     #: empty replies of new chats
     empties: int = 0
+    #: tokens rejected and renewed for this request (once: a second rejection rules it out)
+    renewals: int = 0
     #: the last upstream error: what the client gets when no account is left to try
     last_error: UpstreamError | None = None
 
@@ -82,6 +92,8 @@ class Decision:
     exclude: bool = False
     #: the continued node is gone upstream: drop it from the store
     forget: bool = False
+    #: the account's token was rejected: wait for its renewal, then try again
+    renew: bool = False
     #: what to raise when giving up
     error: GatewayError | None = None
     #: giving up after the gateway itself retried: the client's SDK retrying too would
@@ -133,7 +145,9 @@ class RetryPolicy:
             return Decision(Then.FOLD, Why.OWNER_UNAVAILABLE, replace(tried, continued=False))
         if isinstance(error, NoAccountAvailable):
             # no account left: the upstream's last word says more than "no account"
-            failure = tried.last_error if tried.last_error is not None else error
+            failure: GatewayError = tried.last_error if tried.last_error is not None else error
+            if isinstance(failure, UpstreamCaptcha):
+                failure = _captcha_answer(failure, error)
             return Decision(Then.GIVE_UP, Why.NO_ACCOUNT, tried, error=failure)
         return self._after_upstream(error, replace(tried, last_error=error))
 
@@ -146,6 +160,10 @@ class RetryPolicy:
             return self._busy_chat(tried, outcome)
         if isinstance(error, EmptyReply):
             return self._empty(tried, outcome)
+        if error.account_fault is AccountFault.AUTH and tried.renewals == 0:
+            # "unauthorized", even inside a 200: renew the token, then try once more
+            renewed = replace(tried, renewals=1)
+            return Decision(Then.RETRY, Why.TOKEN_RENEWED, renewed, outcome, renew=True)
         if rules_out_account(error):
             then = Then.FOLD if tried.continued else Then.RETRY
             return Decision(then, Why.ACCOUNT_FAULT, fold, outcome, exclude=True)
@@ -187,3 +205,12 @@ class RetryPolicy:
         if tried.empties == 0:
             return Decision(Then.RETRY, Why.EMPTY_ONCE, empties, Outcome.transient())
         return Decision(Then.RETRY, Why.EMPTY_AGAIN, empties, outcome, exclude=True)
+
+
+def _captcha_answer(captcha: UpstreamCaptcha, refusal: NoAccountAvailable) -> UpstreamCaptcha:
+    """A challenge with no other account to take the request: a 429 with the wait when
+    another account will be free by itself, else a 503 that no client retry can help."""
+    if refusal.retry_after is not None:
+        return captcha.wait_for_another_account(refusal.retry_after)
+    captcha.should_retry = False
+    return captcha

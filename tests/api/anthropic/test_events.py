@@ -33,7 +33,6 @@ from qwen_proxy.qwen.errors import (
     ContentFiltered,
     StreamCut,
     UpstreamCaptcha,
-    UpstreamOverloaded,
     UpstreamRateLimited,
     UpstreamTimeout,
 )
@@ -184,7 +183,6 @@ def test_usage_counts_cache_reads_apart() -> None:
         (PayloadTooLarge("x"), 413, "request_too_large"),
         (ChatInProgress(), 409, "invalid_request_error"),
         (UpstreamRateLimited(), 429, "rate_limit_error"),
-        (UpstreamOverloaded(), 529, "overloaded_error"),
         (UpstreamCaptcha(), 529, "overloaded_error"),
         (ServiceUnavailable("no account"), 529, "overloaded_error"),
         (UpstreamTimeout(), 504, "timeout_error"),
@@ -203,8 +201,8 @@ def test_gateway_errors_take_anthropic_statuses(
 
 
 def test_a_mid_stream_error_is_an_error_event() -> None:
-    assert parse_sse(error_event(UpstreamOverloaded())) == [
-        ("error", anthropic_error(UpstreamOverloaded()))
+    assert parse_sse(error_event(UpstreamCaptcha())) == [
+        ("error", anthropic_error(UpstreamCaptcha()))
     ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from gateway_support import gateway_settings, running_gateway
+from gateway_support import running_gateway, session_settings
 from qwen_proxy.emulator.model import THINKING_TITLES, long_text
 from qwen_proxy.server.run import BackgroundGateway
 
@@ -28,7 +28,7 @@ def claude(gateway: BackgroundGateway) -> anthropic.Anthropic:
 @pytest.fixture
 def keyed(emulator: Any, tmp_path: Path) -> Iterator[BackgroundGateway]:
     """A gateway that requires the client key "sesame"."""
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, api_keys=("sesame",))
+    settings = session_settings(emulator, tmp_path, api_keys=("sesame",))
     with running_gateway(settings) as running:
         yield running
 
@@ -207,14 +207,12 @@ def test_client_key_by_x_api_key_or_bearer_and_401_otherwise(keyed: BackgroundGa
         wrong.models.list()
 
 
-def test_an_overloaded_upstream_is_529_overloaded(
-    emulator: Any, claude: anthropic.Anthropic
-) -> None:
+def test_a_crowded_upstream_is_529_overloaded(emulator: Any, claude: anthropic.Anthropic) -> None:
+    # Qwen's "crowded" answer is its risk engine's challenge: the only account is quarantined
     emulator.set_fault("capacity")
     with pytest.raises(anthropic.OverloadedError) as caught:
         claude.messages.create(model=SONNET, max_tokens=10, messages=user("hi"))
     assert caught.value.status_code == 529
-    assert int(caught.value.response.headers["retry-after"]) > 0
     # a stream that fails before its first content answers with the status too
     with pytest.raises(anthropic.OverloadedError):
         claude.messages.create(model=SONNET, max_tokens=10, stream=True, messages=user("hi"))

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway_support import gateway_settings, running_gateway
+from gateway_support import running_gateway, session_settings
 from qwen_proxy.server.run import BackgroundGateway
 
 pytestmark = pytest.mark.integration
@@ -28,9 +28,7 @@ BODY = {
 @pytest.fixture
 def pinging(emulator: Any, tmp_path: Path) -> Iterator[BackgroundGateway]:
     """A gateway that pings after 0.2 s of silence, one request per account at a time."""
-    settings = gateway_settings(
-        emulator.url, emulator.token, tmp_path, ping_interval=0.2, account_max_concurrent=1
-    )
+    settings = session_settings(emulator, tmp_path, ping_interval=0.2, account_max_concurrent=1)
     with running_gateway(settings) as running:
         yield running
 

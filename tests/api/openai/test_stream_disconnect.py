@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import gateway_settings, running_gateway
+from gateway_support import running_gateway, session_settings
 from qwen_proxy.server.run import BackgroundGateway
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
     emulator: Any, tmp_path: Path
 ) -> None:
     # one account that serves one request at a time: a leaked slot would block the next request
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, account_max_concurrent=1)
+    settings = session_settings(emulator, tmp_path, account_max_concurrent=1)
     # one event every 2 s: without the disconnect watch the gateway would sit on the upstream
     emulator.set_knobs(event_delay=2.0, answer_length=60)
     with running_gateway(settings) as gateway:
@@ -88,7 +88,7 @@ def test_an_open_stream_holds_its_account_slot_while_the_upstream_generates(
     # is given back once the upstream's reply is complete and recorded, which is just before
     # the client gets the tail (finish chunk, usage, [DONE]): a client still reading then
     # sees its account free, rightly so, as the upstream is done with it.
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, account_max_concurrent=1)
+    settings = session_settings(emulator, tmp_path, account_max_concurrent=1)
     emulator.set_knobs(event_delay=0.3, answer_length=12, delta_max=2)
     with (
         running_gateway(settings) as gateway,

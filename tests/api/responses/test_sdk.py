@@ -11,7 +11,7 @@ import openai
 import pytest
 import redis
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, running_gateway, session_settings
 from qwen_proxy.emulator.model import long_text
 from qwen_proxy.server.run import BackgroundGateway
 
@@ -31,7 +31,7 @@ def sent_text(request: Any) -> str:
 
 @pytest.fixture
 def keyed(emulator: Any, tmp_path: Path) -> Iterator[BackgroundGateway]:
-    settings = gateway_settings(emulator.url, emulator.token, tmp_path, api_keys=("alice", "bob"))
+    settings = session_settings(emulator, tmp_path, api_keys=("alice", "bob"))
     with running_gateway(settings) as running:
         yield running
 
@@ -226,9 +226,7 @@ def test_previous_response_id_works_with_every_store(
 ) -> None:
     url = request.getfixturevalue("redis_url") if store == "redis" else store
     prefix = f"qwen-proxy-test:{tmp_path.name}:"
-    settings = gateway_settings(
-        emulator.url, emulator.token, tmp_path, store=url, redis_prefix=prefix
-    )
+    settings = session_settings(emulator, tmp_path, store=url, redis_prefix=prefix)
     with running_gateway(settings) as gateway:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
         first = client.responses.create(model=MODEL, input="My pet is Rex.")

@@ -286,3 +286,22 @@ def test_an_abandoned_response_closed_leaves_nothing_for_the_cycle_collector() -
     assert garbage_after(lambda: abandoned(close=True)) == 0
     # the check can tell: without close() llhttp and its callbacks keep each other alive
     assert garbage_after(lambda: abandoned(close=False)) > 0
+
+
+AUTH_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-actual-status-code: 401\r\n"
+    b"Set-Cookie: token=new; Path=/\r\nSet-Cookie: refresh_token=rt2; HttpOnly\r\n"
+    b"Content-Length: 2\r\n\r\n{}"
+)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(AUTH_ANSWER)), max_size=8))
+def test_the_real_status_and_the_cookies_set_are_read_in_any_split(cuts: list[int]) -> None:
+    parser, body = feed_split(AUTH_ANSWER, cuts)
+    assert (parser.status, parser.actual_status, body) == (200, 401, b"{}")
+    assert parser.set_cookies == ("token=new; Path=/", "refresh_token=rt2; HttpOnly")
+
+
+def test_an_answer_without_those_headers_names_no_real_status_and_sets_no_cookie() -> None:
+    parser, _ = feed_split(b"HTTP/1.1 200 OK\r\nx-actual-status-code: soon\r\n\r\n", [])
+    assert (parser.actual_status, parser.set_cookies) == (0, ())

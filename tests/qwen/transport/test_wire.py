@@ -16,7 +16,7 @@ import struct
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,9 @@ import pytest
 import trustme
 from aiohttp import web
 
-from gateway_support import MODEL, gateway_settings, running_gateway
+from gateway_support import MODEL, browser_session, gateway_settings, running_gateway
 from proxy_support import HttpProxy, ProxiedRequest, running_proxy
-from qwen_proxy.accounts import Credentials, save_accounts
+from qwen_proxy.accounts import save_accounts
 from qwen_proxy.config import Settings
 from qwen_proxy.emulator.testing import EmulatorHandle
 from qwen_proxy.qwen.client import QwenClient
@@ -871,10 +871,8 @@ def test_an_account_with_a_proxy_streams_its_completion_through_that_proxy(
     emulator: EmulatorHandle, proxy_in_thread: HttpProxy, tmp_path: Path
 ) -> None:
     proxy = proxy_in_thread
-    save_accounts(
-        tmp_path / "accounts.json",
-        [Credentials(name="a", token=emulator.token, proxy=proxy.url_with("alice", "s3cret"))],
-    )
+    account = replace(browser_session(emulator, "a"), proxy=proxy.url_with("alice", "s3cret"))
+    save_accounts(tmp_path / "accounts.json", [account])
     with running_gateway(gateway_settings(emulator.url, None, tmp_path)) as gateway:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="test", max_retries=0)
         stream = client.chat.completions.create(
@@ -888,3 +886,16 @@ def test_an_account_with_a_proxy_streams_its_completion_through_that_proxy(
     assert completions[0].target.startswith(emulator.url + "/api/v2/chat/completions?chat_id=")
     assert completions[0].proxy_authorization == _AUTH
     assert emulator.requests("/api/v2/chat/completions")  # and it reached the upstream
+
+
+async def test_the_real_status_of_a_200_and_the_cookies_it_sets_reach_the_caller(
+    pool: WirePool,
+) -> None:
+    body = b'{"success":false}'
+    headers = ("Content-Type: application/json", "x-actual-status-code: 429", "Set-Cookie: a=1")
+    async with canned(answer(body, *headers)) as server:
+        response = await call(pool, server.url)
+        assert (response.status, response.actual_status) == (200, 429)
+        assert response.set_cookies == ("a=1",)
+        assert await response.read_all() == body
+        pool.release(response)

@@ -5,8 +5,9 @@ the response once its headers are in; the body is read as it arrives; ``release(
 response back. ``WirePool`` (``wire.py``) is the real one, over sockets; ``MockTransport``
 (``mock.py``) answers from a function, in memory.
 
-A response keeps only the headers the client reads (its content type): an open completion stream
-holds one for minutes, and a whole header list would stay with it.
+A response keeps only the headers the client reads (its content type, ``x-actual-status-code``,
+``Set-Cookie``): an open completion stream holds one for minutes, and a whole header list would
+stay with it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ class UpstreamResponse(Protocol):
 
     @property
     def content_type(self) -> str: ...
+
+    @property
+    def actual_status(self) -> int:
+        """The status the upstream names in ``x-actual-status-code`` (0: not named)."""
+        ...
+
+    @property
+    def set_cookies(self) -> tuple[str, ...]:
+        """The ``Set-Cookie`` header values, in order."""
+        ...
 
     async def read(self) -> bytes:
         """The body's next bytes as they arrive (decoded), ``b""`` at its end.

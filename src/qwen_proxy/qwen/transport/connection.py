@@ -32,7 +32,8 @@ MAX_DECODED = 64 * 1024 * 1024
 
 
 class WireResponse(asyncio.Protocol):
-    """One connection and the response currently on it: status, content type, body bytes."""
+    """One connection and the response currently on it: status, content type, the real status
+    and cookies when the upstream names them, body bytes."""
 
     __slots__ = (
         "_body_ended",
@@ -51,9 +52,11 @@ class WireResponse(asyncio.Protocol):
         "_pool",
         "_size",
         "_waiter",
+        "actual_status",
         "content_type",
         "endpoint",
         "received",
+        "set_cookies",
         "status",
         "transport",
     )
@@ -72,6 +75,8 @@ class WireResponse(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.content_type = ""
+        self.actual_status = 0
+        self.set_cookies: tuple[str, ...] = ()
         self.received = False
         self._headers_done = False
         self._complete = False
@@ -137,6 +142,8 @@ class WireResponse(asyncio.Protocol):
     def _head_done(self, parser: ResponseParser) -> None:
         self.status = parser.status
         self.content_type = parser.content_type
+        self.actual_status = parser.actual_status
+        self.set_cookies = parser.set_cookies
         if parser.content_encoding == "gzip":
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif parser.content_encoding == "deflate":
@@ -163,6 +170,9 @@ class WireResponse(asyncio.Protocol):
             return
         self._compressed = decoder.unconsumed_tail
         if out:
+            # output decoded from input already received is the upstream still answering:
+            # the idle watch must not take a long decode for a silent upstream
+            self._last_read = self._loop.time()
             self._decoded += len(out)
             if self._decoded > MAX_DECODED:
                 self._fail(

@@ -5,7 +5,9 @@ and fills in the head once it is in. llhttp does the grammar (status line, heade
 framing by chunked encoding or ``Content-Length``, conflicting framing refused); this module
 adds what one client of one upstream needs on top: interim 1xx answers skipped, a body that
 ends with the connection finished by ``eof()``, a cap on the head's size (llhttp has none),
-bytes after the response refused, and the few header values the wire reads.
+bytes after the response refused, and the few header values the client reads: the content
+type, the real status the upstream names in ``x-actual-status-code`` when it answers an error
+with a 200, and the cookies it sets (the auth host renews a session that way).
 
 An open completion stream holds one of these for minutes: slotted, and its llhttp parser (which
 holds this object's callbacks, a reference cycle) is dropped once the response is complete or
@@ -40,9 +42,11 @@ class ResponseParser:
         "_interim",
         "_length",
         "_parser",
+        "actual_status",
         "content_encoding",
         "content_type",
         "keep_alive",
+        "set_cookies",
         "status",
     )
 
@@ -60,6 +64,10 @@ class ResponseParser:
         self.content_type = ""
         self.content_encoding = ""
         self.keep_alive = False
+        #: the status named by ``x-actual-status-code`` (0 when the header is absent)
+        self.actual_status = 0
+        #: the ``Set-Cookie`` values, in order (the shared empty tuple when there are none)
+        self.set_cookies: tuple[str, ...] = ()
 
     @property
     def head_done(self) -> bool:
@@ -127,6 +135,8 @@ class ResponseParser:
         # a new answer after an interim one: nothing of the interim one's headers carries over
         self.content_type = ""
         self.content_encoding = ""
+        self.actual_status = 0
+        self.set_cookies = ()
         self._chunked = False
         self._length = False
 
@@ -143,6 +153,10 @@ class ResponseParser:
             self._chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
         elif key == b"content-length":
             self._length = True
+        elif key == b"x-actual-status-code":
+            self.actual_status = _status_number(value)
+        elif key == b"set-cookie":
+            self.set_cookies = (*self.set_cookies, value.strip().decode("latin-1"))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -170,3 +184,9 @@ class ResponseParser:
             self._interim = False
         else:
             self._complete = True
+
+
+def _status_number(value: bytes) -> int:
+    """An HTTP status written in a header, or 0 when it is not one."""
+    text = value.strip()
+    return int(text) if text.isdigit() and len(text) == 3 else 0

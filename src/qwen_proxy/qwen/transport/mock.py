@@ -54,7 +54,8 @@ class MockRequest:
 
 
 class MockResponse:
-    """One canned answer (single use): status, content type and body.
+    """One canned answer (single use): status, content type, body, and optionally the real
+    status (``x-actual-status-code``) and ``Set-Cookie`` values.
 
     ``json=`` serialises a value as an ``application/json`` body; ``MockResponse.sse`` builds a
     completion stream of ``data:`` events, one part each. ``released`` tells whether the client
@@ -68,12 +69,16 @@ class MockResponse:
         content_type: str = "",
         body: Body = b"",
         json: Any = _NO_JSON,
+        actual_status: int = 0,
+        set_cookies: tuple[str, ...] = (),
     ) -> None:
         if json is not _NO_JSON:
             body = orjson.dumps(json)
             content_type = content_type or "application/json"
         self.status = status
         self.content_type = content_type
+        self.actual_status = actual_status
+        self.set_cookies = set_cookies
         self.released = False
         self.taken = False
         self._parts: Iterator[bytes] | AsyncIterator[bytes] | None
