@@ -175,3 +175,14 @@ def test_admin_key_is_not_a_client_key(gateway2: BackgroundGateway) -> None:
     response = httpx.get(gateway2.url + "/admin/accounts", headers=headers)
 
     assert response.status_code == 401
+
+
+def test_a_bad_proxy_is_refused_naming_the_proxy_field(gateway2: BackgroundGateway) -> None:
+    response = admin(
+        gateway2,
+        "POST",
+        "/admin/accounts",
+        json={"name": "c", "token": "t", "proxy": "socks5://proxy:1080"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "proxy"

@@ -168,3 +168,16 @@ def test_list_shows_the_account_of_qwen_proxy_token_with_the_fix_for_its_expiry(
     assert [(row["name"], row["state"]) for row in rows] == [("env", "expired")]
     assert "set a fresh QWEN_PROXY_TOKEN" in listed.stdout
     assert expired not in listed.stdout + listed.stderr
+
+
+def test_list_from_a_gateway_that_does_not_answer_says_so(tmp_path: Path) -> None:
+    result = accounts(
+        tmp_path,
+        "list",
+        "--gateway",
+        "http://127.0.0.1:9",
+        QWEN_PROXY_ADMIN_KEY="admin",
+    )
+    assert result.returncode == 0
+    assert "could not read http://127.0.0.1:9/admin/accounts" in result.stderr
+    assert "showing what" in result.stderr

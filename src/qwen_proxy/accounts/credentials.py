@@ -77,28 +77,34 @@ class Credentials:
             shown = repr(self.name[:40]) + ("..." if len(self.name) > 40 else "")
             raise CredentialsError(
                 f"account name {shown} is not allowed: use 1-64 letters, digits and . _ - + @, "
-                "starting with a letter or digit"
+                "starting with a letter or digit",
+                field="name",
             )
         if not self.token and not (self.email and self.password):
             raise CredentialsError(
-                f"account {self.name!r} needs a token, or an email and password to sign in"
+                f"account {self.name!r} needs a token, or an email and password to sign in",
+                field="token",
             )
         for field_name in ("token", "cookies", "proxy", "email", "password", *BROWSER_FIELDS):
             value = getattr(self, field_name)
             if not value:
                 continue
             if "\r" in value or "\n" in value or "\x00" in value:  # it goes into a header
-                raise CredentialsError(f"account {self.name!r}: its {field_name} has a line break")
+                raise CredentialsError(
+                    f"account {self.name!r}: its {field_name} has a line break", field=field_name
+                )
             limit = _SIZE_LIMITS.get(field_name, _FIELD_LIMIT)
             if len(value) > limit:
                 raise CredentialsError(
                     f"account {self.name!r}: its {field_name} is {len(value):,} characters "
-                    f"(at most {limit:,})"
+                    f"(at most {limit:,})",
+                    field=field_name,
                 )
         if self.proxy is not None and not _is_http_proxy(self.proxy):
             raise CredentialsError(
                 f"account {self.name!r}: the proxy must be an http://host:port URL "
-                "(https and socks proxies are not supported)"
+                "(https and socks proxies are not supported)",
+                field="proxy",
             )
 
     @property

@@ -6,7 +6,14 @@ from qwen_proxy.errors import ServiceUnavailable
 
 
 class CredentialsError(ValueError):
-    """Credentials or an accounts file cannot be used; the message never holds a secret."""
+    """Credentials or an accounts file cannot be used; the message never holds a secret.
+
+    ``field`` names the credential field at fault, when one is (an API error's ``param``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NoAccountAvailable(ServiceUnavailable):

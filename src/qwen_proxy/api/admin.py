@@ -101,7 +101,8 @@ async def _add(gateway: Gateway, body: bytes, send: Send) -> None:
         else:
             credentials, found = _from_copy(gateway, values, copied)
     except CredentialsError as error:
-        raise InvalidRequest(str(error), param=CURL_FIELD if copied else "name") from None
+        param = CURL_FIELD if copied else (error.field or "name")
+        raise InvalidRequest(str(error), param=param) from None
     known = any(a.name == credentials.name for a in gateway.pool.accounts())
     await gateway.pool.add(credentials)
     row = _row(gateway, credentials.name)

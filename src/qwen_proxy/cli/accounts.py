@@ -215,6 +215,14 @@ def _import_cookies(args: argparse.Namespace, path: Path) -> int:
 def _list(args: argparse.Namespace, settings: Settings, path: Path) -> int:
     rows = _live_rows(args.gateway, settings)
     if rows is None:
+        if args.gateway:
+            # asked for a gateway's live view: never pass the file off as it without a word
+            print(
+                f"qwen-proxy accounts: could not read {args.gateway.rstrip('/')}/admin/accounts "
+                "(is the gateway running there, with this QWEN_PROXY_ADMIN_KEY?); showing what "
+                f"{path} says instead",
+                file=sys.stderr,
+            )
         rows = _stored_rows(settings, path)
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
