@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from qwen_proxy.api.http import Receive, Scope
-from qwen_proxy.errors import GatewayError, PayloadTooLarge, UnsupportedMediaType
+from qwen_proxy.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+#: OpenAI's words for a body that is not JSON (the Anthropic face has its own)
+OPENAI_INVALID_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
+    "not valid JSON.)"
+)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -26,6 +37,26 @@ def check_json_content_type(content_type: str | None) -> None:
         f"Unsupported Content-Type '{media_type}': send the body as JSON "
         "with 'Content-Type: application/json'."
     )
+
+
+def json_body(
+    body: bytes,
+    *,
+    content_type: str | None,
+    max_body_bytes: int,
+    invalid_json: str = OPENAI_INVALID_JSON,
+) -> Any:
+    """A request body as JSON: within the size limit (413), declared JSON (415) and readable
+    (400 ``invalid_json``, said in the face's words). Its shape is the face's to check."""
+    if len(body) > max_body_bytes:
+        raise PayloadTooLarge(
+            f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
+        )
+    check_json_content_type(content_type)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(invalid_json, code="invalid_json") from None
 
 
 def drop_headers(scope: Scope) -> None:

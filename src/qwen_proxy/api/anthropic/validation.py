@@ -13,8 +13,6 @@ Decisions where Anthropic's API does not fit a gateway:
 
 from __future__ import annotations
 
-import orjson
-
 from qwen_proxy.api.anthropic.content import parse_messages, parse_system
 from qwen_proxy.api.anthropic.fields import (
     missing,
@@ -29,8 +27,8 @@ from qwen_proxy.api.anthropic.fields import (
     wrong_type,
 )
 from qwen_proxy.api.anthropic.request import AnthropicRequest
-from qwen_proxy.api.requests import check_json_content_type
-from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
+from qwen_proxy.api.requests import json_body
+from qwen_proxy.errors import InvalidRequest
 
 __all__ = ["check_supported", "parse_messages_request"]
 
@@ -45,15 +43,12 @@ def parse_messages_request(
     body: bytes, *, content_type: str | None, max_body_bytes: int, counting: bool = False
 ) -> AnthropicRequest:
     """Validate a raw Messages body (``counting``: a count_tokens body, without max_tokens)."""
-    if len(body) > max_body_bytes:
-        raise PayloadTooLarge(
-            f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
-        )
-    check_json_content_type(content_type)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+    data = json_body(
+        body,
+        content_type=content_type,
+        max_body_bytes=max_body_bytes,
+        invalid_json="The request body is not valid JSON.",
+    )
     if not isinstance(data, dict):
         raise wrong_type("body", "a valid dictionary", data)
 

@@ -20,8 +20,6 @@ paths are only formatted when there is an error to report, or once per message.
 
 from __future__ import annotations
 
-import orjson
-
 from qwen_proxy.api.fields import (
     empty_string,
     invalid_value,
@@ -43,16 +41,11 @@ from qwen_proxy.api.openai.message_validation import (
     parse_tools,
 )
 from qwen_proxy.api.openai.request import OpenAIChatRequest
-from qwen_proxy.api.requests import check_json_content_type
-from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
+from qwen_proxy.api.requests import json_body
+from qwen_proxy.errors import InvalidRequest
 
 __all__ = ["check_supported", "parse_chat_request"]
 
-_INVALID_JSON = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
-    "not valid JSON.)"
-)
 
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 _REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -100,15 +93,7 @@ def parse_chat_request(
     body: bytes, *, content_type: str | None, max_body_bytes: int
 ) -> OpenAIChatRequest:
     """Validate a raw chat completions body; raise the OpenAI-shaped GatewayError for bad input."""
-    if len(body) > max_body_bytes:
-        raise PayloadTooLarge(
-            f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
-        )
-    check_json_content_type(content_type)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None
+    data = json_body(body, content_type=content_type, max_body_bytes=max_body_bytes)
     if not isinstance(data, dict):
         raise InvalidRequest(
             f"Invalid type for request body: expected an object, but got {kind_of(data)} instead.",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from qwen_proxy.api.fields import (
     invalid_value,
     kind_of,
@@ -28,18 +26,13 @@ from qwen_proxy.api.fields import (
     required_str,
     type_error,
 )
-from qwen_proxy.api.requests import check_json_content_type
+from qwen_proxy.api.requests import json_body
 from qwen_proxy.api.responses.items import parse_input
 from qwen_proxy.api.responses.request import ResponsesRequest
-from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
+from qwen_proxy.errors import InvalidRequest
 
 __all__ = ["check_supported", "parse_responses_request"]
 
-_INVALID_JSON = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
-    "not valid JSON.)"
-)
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _SUMMARIES = ("auto", "concise", "detailed")
 _FORMATS = ("text", "json_object", "json_schema")
@@ -52,15 +45,7 @@ def parse_responses_request(
     body: bytes, *, content_type: str | None, max_body_bytes: int
 ) -> ResponsesRequest:
     """Validate a raw Responses body; raise the OpenAI-shaped GatewayError for bad input."""
-    if len(body) > max_body_bytes:
-        raise PayloadTooLarge(
-            f"Request body is {len(body)} bytes, over the limit of {max_body_bytes} bytes."
-        )
-    check_json_content_type(content_type)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None
+    data = json_body(body, content_type=content_type, max_body_bytes=max_body_bytes)
     if not isinstance(data, dict):
         raise InvalidRequest(
             f"Invalid type for request body: expected an object, but got {kind_of(data)} instead.",
