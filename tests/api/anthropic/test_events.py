@@ -38,7 +38,7 @@ from qwen_proxy.qwen.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from qwen_proxy.qwen.events import AnswerDelta, Created, Event, Finished, ReasoningDelta, Usage
+from qwen_proxy.qwen.events import AnswerDelta, Created, Finished, ReasoningDelta, Usage
 from qwen_proxy.service.events import ReplyEvent, ToolCallEvent
 from qwen_proxy.service.models import UpstreamModel
 
