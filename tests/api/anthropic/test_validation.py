@@ -392,3 +392,31 @@ def test_the_same_conversation_through_both_faces_has_the_same_identity() -> Non
         max_body_bytes=LIMIT,
     )
     assert prefix_digests("t", anthropic.messages) == prefix_digests("t", openai.messages)
+
+
+def test_a_deferred_tool_is_offered_once_a_tool_reference_loads_it() -> None:
+    """Claude Code's tool search: deferred tools stay hidden until a result references them."""
+    cron = {"name": "CronList", "input_schema": {"type": "object"}, "defer_loading": True}
+    search = {"name": "ToolSearch", "input_schema": {"type": "object"}}
+    before = parse(body(tools=[search, cron]))
+    assert [t.name for t in before.completion("q").tools] == ["ToolSearch"]
+    call = {"type": "tool_use", "id": "toolu_1", "name": "ToolSearch", "input": {"q": "cron"}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [{"type": "tool_reference", "tool_name": "CronList"}],
+    }
+    after = parse(
+        body(
+            tools=[search, cron],
+            messages=[
+                {"role": "user", "content": "List my jobs."},
+                {"role": "assistant", "content": [call]},
+                {"role": "user", "content": [result, {"type": "text", "text": "Tool loaded."}]},
+            ],
+        )
+    )
+    assert [t.name for t in after.completion("q").tools] == ["ToolSearch", "CronList"]
+    assert after.messages[2] == ChatMessage(
+        role="tool", text="Tool loaded: CronList", tool_call_id="toolu_1"
+    )

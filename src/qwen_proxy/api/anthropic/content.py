@@ -8,7 +8,8 @@ client sending the same conversation produces (so both reach the same conversati
 - ``tool_use`` blocks are the assistant's tool calls (``input`` as JSON arguments); a user
   message's ``tool_result`` blocks become tool messages before the rest of its content, the
   order an OpenAI client sends them in; a result marked ``is_error`` says so in its text, so
-  the model reads that the call failed;
+  the model reads that the call failed, and a ``tool_reference`` in a result says the tool is
+  loaded;
 - empty text blocks carry nothing and are skipped.
 """
 
@@ -30,6 +31,7 @@ from qwen_proxy.messages import ChatMessage, FilePart, ImagePart, Role, ToolCall
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
 _DROPPED = frozenset({"thinking", "redacted_thinking"})
+_RESULT_PARTS = ("text", "image", "tool_reference")
 _USER_BLOCKS = ("text", "image", "document", "tool_result")
 #: what starts the text of a result the client marked ``is_error``
 ERROR_MARK = "Error: "
@@ -162,8 +164,11 @@ def _tool_result(block: dict[str, object], path: str) -> ChatMessage:
                 texts.append(req_str(part, "text", f"{where}."))
             elif part.get("type") == "image":
                 images.append(parse_image(part, where))
+            elif part.get("type") == "tool_reference":
+                # the named (deferred) tool is offered from now on: tell the model
+                texts.append(f"Tool loaded: {req_str(part, 'tool_name', f'{where}.')}")
             else:
-                raise one_of(f"{where}.type", part.get("type"), ("text", "image"))
+                raise one_of(f"{where}.type", part.get("type"), _RESULT_PARTS)
     elif content is not None:
         raise wrong_type(f"{path}.content", "a valid string or a list of blocks", content)
     text = "\n".join(texts)

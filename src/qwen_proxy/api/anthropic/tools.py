@@ -1,9 +1,11 @@
 """Anthropic ``tools`` and ``tool_choice`` as the gateway's tool definitions and choice.
 
 - A client tool (``{name, description, input_schema}``, ``type`` absent or ``custom``) is a
-  function whose parameters are its ``input_schema``. ``cache_control``, ``defer_loading``,
-  ``strict`` and ``input_examples`` are accepted: a deferred tool is offered like any other,
-  since an agent that sends one expects the model to be able to call it.
+  function whose parameters are its ``input_schema``; ``cache_control``, ``strict`` and
+  ``input_examples`` are accepted.
+- A tool with ``defer_loading: true`` is not offered until it is loaded: until a
+  ``tool_reference`` block in a tool result names it (Claude Code's tool search answers so).
+  Until then the model neither sees nor can call it, as on Anthropic's API.
 - A ``web_search_*`` server tool turns on Qwen's own web search for the reply.
 - Other server tools (``bash_*``, ``text_editor_*``, ``computer_*``, ``code_execution_*``...)
   run on Anthropic's side or need a schema the gateway does not have: refused, naming them.
@@ -48,9 +50,11 @@ class AnthropicTools:
     web_search: bool = False
 
 
-def parse_tools(data: dict[str, object]) -> AnthropicTools:
-    """The body's ``tools`` and ``tool_choice`` (400 naming the field when one is wrong)."""
+def parse_tools(data: dict[str, object], loaded: frozenset[str] = frozenset()) -> AnthropicTools:
+    """The body's ``tools`` and ``tool_choice`` (400 naming the field when one is wrong);
+    deferred tools only when ``loaded`` names them."""
     definitions: list[ToolDefinition] = []
+    names: set[str] = set()
     web_search = False
     for i, tool in enumerate(opt_list(data, "tools") or ()):
         path = f"tools.{i}"
@@ -60,16 +64,19 @@ def parse_tools(data: dict[str, object]) -> AnthropicTools:
         if kind is not None and kind.startswith(_WEB_SEARCH):
             web_search = True
         elif kind in (None, "custom"):
-            definitions.append(_client_tool(tool, path))
+            definition = _client_tool(tool, path)
+            if definition.name in names:
+                raise problem("tools", "Tool names must be unique.")
+            names.add(definition.name)
+            deferred = opt_bool(tool, "defer_loading", f"{path}.") is True
+            if not deferred or definition.name in loaded:
+                definitions.append(definition)
         else:
             raise problem(
                 f"{path}.type",
                 f"the server tool '{kind}' is not supported by this gateway; define it as a "
                 "client tool with an input_schema",
             )
-    names = {d.name for d in definitions}
-    if len(names) != len(definitions):
-        raise problem("tools", "Tool names must be unique.")
     choice, parallel = _tool_choice(data, names)
     return AnthropicTools(tuple(definitions), choice, parallel, web_search)
 
@@ -102,3 +109,18 @@ def _tool_choice(data: dict[str, object], names: set[str]) -> tuple[ToolChoice, 
     if name not in names:
         raise problem("tool_choice.name", f"Tool '{name}' not found in 'tools'")
     return ToolChoice(mode, name), parallel
+
+
+def loaded_tools(messages: object) -> frozenset[str]:
+    """The tools the ``tool_reference`` blocks of the messages' tool results name."""
+    names: set[str] = set()
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            inner = block.get("content") if isinstance(block, dict) else None
+            for part in inner if isinstance(inner, list) else ():
+                if isinstance(part, dict) and part.get("type") == "tool_reference":
+                    name = part.get("tool_name")
+                    if isinstance(name, str):
+                        names.add(name)
+    return frozenset(names)

@@ -28,7 +28,7 @@ from qwen_proxy.api.anthropic.fields import (
     wrong_type,
 )
 from qwen_proxy.api.anthropic.request import AnthropicRequest
-from qwen_proxy.api.anthropic.tools import parse_tools
+from qwen_proxy.api.anthropic.tools import loaded_tools, parse_tools
 from qwen_proxy.api.requests import check_json_content_type
 from qwen_proxy.errors import InvalidRequest, PayloadTooLarge
 
@@ -88,7 +88,7 @@ def parse_messages_request(
         stop_sequences=_stop_sequences(data),
         thinking=thinking,
         show_thinking=show_thinking,
-        tools=parse_tools(data),
+        tools=parse_tools(data, loaded_tools(data.get("messages"))),
         ignored_params=tuple(name for name in _NOT_APPLICABLE if data.get(name) is not None),
     )
 
