@@ -2,20 +2,24 @@
 
 ``.venv/bin/python bench/tool_corpus.py [--quick]`` starts an emulator and a gateway (in this
 process, real sockets), then for each agent of ``bench/corpus/`` (its system prompt and tool set
-as the agent sends them, rebuilt from its public source) and each shape the emulator writes
-calls in, plays a three-turn agent loop through the official openai SDK, streamed and not:
+as the agent sends them, rebuilt from its public source or captured from the agent itself) and
+each shape the emulator writes calls in, plays a three-turn agent loop through the face the agent
+speaks, with its official SDK, streamed and not:
 
 1. the task: the model answers with a call in that shape (or with text, for the text shapes);
 2. the tool results: the model reads them and calls a second tool, in the same shape;
 3. the second results: the model answers in text, quoting each result.
 
-A turn is *as intended* when the agent gets exactly the calls the model meant (names and
-arguments, nothing invented, nothing lost, no markup left in the text) or, for the text shapes,
-no call and the text. The table gives the share per agent and shape, how many continued turns
-went on in the same upstream chat, and the tool layer's own time per turn (prompt building and
-the sieve over the reply, measured in this process on the same texts). Aider sends no tools
-(its edits are text blocks): its row checks that such a turn passes through byte for byte, and
-its legacy function-calling coders are replayed with ``functions`` (one turn, one call).
+Cline, Roo Code, Continue, opencode and Aider speak chat completions (the openai SDK); Claude
+Code speaks Anthropic Messages (the anthropic SDK) and Codex CLI the Responses API
+(``face_corpus.py``). A turn is *as intended* when the agent gets exactly the calls the model
+meant (names and arguments, nothing invented, nothing lost, no markup left in the text) or, for
+the text shapes, no call and the text. The table gives the share per agent and shape, how many
+continued turns went on in the same upstream chat, and the tool layer's own time per turn
+(prompt building and the sieve over the reply, measured in this process on the same texts).
+Aider sends no tools (its edits are text blocks): its row checks that such a turn passes
+through byte for byte, and its legacy function-calling coders are replayed with ``functions``
+(one turn, one call).
 """
 
 from __future__ import annotations
@@ -26,13 +30,28 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 
+from corpus_turns import (
+    CALL_SHAPES,
+    MODEL,
+    TEXT_SHAPES,
+    TRICKY,
+    Calls,
+    Turns,
+    ask_call,
+    clean,
+    expected_calls,
+    layer_time,
+    load,
+    tools_prompt_text,
+)
+from face_corpus import FACE_PLANS, run_face_agent
 from qwen_proxy.config import Settings
 from qwen_proxy.emulator import toolmodel
 from qwen_proxy.emulator.config import EmulatorConfig
@@ -41,18 +60,8 @@ from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
 from qwen_proxy.messages import ChatMessage, CompletionRequest, ToolDefinition
 from qwen_proxy.server.run import BackgroundGateway
 from qwen_proxy.service.tooling import Tooling
-from qwen_proxy.tools import Sieve, ToolSet
+from qwen_proxy.tools import ToolSet
 
-CORPUS = Path(__file__).resolve().parent / "corpus"
-MODEL = "qwen3.7-plus"
-CALL_SHAPES = (
-    "own", "native", "native_string", "coder", "fenced", "bare", "unclosed", "fullwidth",
-    "trailing_comma", "in_thinking", "repeat", "multi", "multi_block",
-)  # fmt: skip
-TEXT_SHAPES = ("cut", "unknown", "example", "intercepted", "text")
-MARKUP = ("qp:call", "<tool_call", "</tool_call", "<function=", '"arguments"')
-#: code with quotes, braces, backslashes, a closing tag and non-ASCII text inside a string
-TRICKY = 'def greet(name):\n    return f"héllo {name}\\n</tool_call> {{ok}}"\n'
 #: the agent's task and the two calls its model makes, per agent
 PLANS: dict[str, tuple[str, tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
     "cline": (
@@ -118,30 +127,6 @@ LEGACY_PLAN = (
 )
 EDIT_BLOCK = f"src/app.py\n```python\n<<<<<<< SEARCH\nold\n=======\n{TRICKY}>>>>>>> REPLACE\n```"
 
-Calls = list[tuple[str, Any]]
-
-
-def load(name: str) -> dict[str, Any]:
-    """One agent's corpus entry."""
-    data: dict[str, Any] = json.loads((CORPUS / f"{name}.json").read_text())
-    return data
-
-
-class Turns:
-    """What one agent run saw: per (agent, shape) the turns as intended, and the chats."""
-
-    def __init__(self) -> None:
-        self.ok: dict[tuple[str, str], list[bool]] = defaultdict(list)
-        self.continued: dict[str, list[bool]] = defaultdict(list)
-        self.failures: list[str] = []
-        self.layer_ns: dict[str, list[int]] = defaultdict(list)
-
-    def check(self, key: tuple[str, str], ok: bool, why: str) -> bool:
-        self.ok[key].append(ok)
-        if not ok and len(self.failures) < 30:
-            self.failures.append(f"{key[0]}/{key[1]}: {why}")
-        return ok
-
 
 def read_reply(client: openai.OpenAI, stream: bool, **request: Any) -> tuple[str, Calls, list[str]]:
     """One request as an agent reads it: text, calls (name, parsed arguments), call ids."""
@@ -173,41 +158,6 @@ def read_reply(client: openai.OpenAI, stream: bool, **request: Any) -> tuple[str
     ordered = [made[i] for i in sorted(made)]
     calls = [(n, json.loads(a or "{}")) for _, n, a in ordered]
     return text, calls, [i or "" for i, _, _ in ordered]
-
-
-def expected_calls(shape: str, first: tuple[str, Any], tools: ToolSet, prompt: str) -> Calls:
-    """The calls the emulator's model means in ``shape`` (the second one of ``multi`` made as
-    the emulator makes it: the next tool listed, its required parameters filled in)."""
-    if shape in TEXT_SHAPES:
-        return []
-    if shape not in ("multi", "multi_block"):
-        return [first]
-    defined = toolmodel.definitions([Turn("user", prompt)])
-    names = list(defined)
-    alias = tools.alias_of(first[0])
-    following = names[(names.index(alias) + 1) % len(names)]
-    spec = tools.lookup(following)
-    assert spec is not None
-    return [first, (spec.name, toolmodel.made_arguments(defined[following], 2))]
-
-
-def clean(text: str, calls: Calls) -> bool:
-    """No call markup left in the text of a reply that made calls."""
-    return not calls or not any(mark in text for mark in MARKUP)
-
-
-def layer_time(tooling: Tooling, messages: list[ChatMessage], reply: toolmodel.ToolReply) -> int:
-    """Nanoseconds the tool layer spends on one turn: the upstream text and the sieves."""
-    start = time.perf_counter_ns()
-    tooling.new_chat_text(messages) if len(messages) < 3 else tooling.continued_text(
-        messages[-1:], messages[:-1]
-    )
-    for text in (reply.answer, reply.thought or ""):
-        sieve = Sieve(tooling.tools, parallel=tooling.parallel)
-        for i in range(0, len(text), 6):
-            sieve.feed(text[i : i + 6])
-        sieve.close()
-    return time.perf_counter_ns() - start
 
 
 class Loop:
@@ -282,14 +232,19 @@ def run_agent(
         for stream in (False, True):
             loop = Loop(client, emulator, entry, (name, shape), stream, turns)
             magic = f"[[tools:{shape}]]"
-            loop.messages.append({"role": "user", "content": f"{magic} {task}\n{_call(first)}"})
+            loop.messages.append({"role": "user", "content": f"{magic} {task}\n{ask_call(first)}"})
             text, calls, ids = loop.ask(expected_calls(shape, first, tools, prompt))
             if not calls:
                 loop.messages.append({"role": "assistant", "content": text})
-                loop.messages.append({"role": "user", "content": f"{magic} go on\n{_call(second)}"})
+                loop.messages.append(
+                    {"role": "user", "content": f"{magic} go on\n{ask_call(second)}"}
+                )
             else:
                 loop.messages.append(_assistant(text, calls, ids))
-                results = [f"{magic} {_call(second)}", *(f"done {i}" for i in range(1, len(ids)))]
+                results = [
+                    f"{magic} {ask_call(second)}",
+                    *(f"done {i}" for i in range(1, len(ids))),
+                ]
                 loop.messages += _results(ids, results)
             text, calls, ids = loop.ask(expected_calls(shape, second, tools, prompt))
             if not calls:
@@ -306,18 +261,6 @@ def run_agent(
                 ]
                 loop.ask([], "\n".join(lines))
             turns.continued[name] += [c == loop.chats[0] for c in loop.chats[1:]]
-
-
-def _call(call: tuple[str, Any]) -> str:
-    """How the task asks the emulator's model for a call: ``call NAME {arguments}``."""
-    return f"call {call[0]} {json.dumps(call[1])}"
-
-
-def tools_prompt_text(tools: ToolSet) -> str:
-    """The definitions as the gateway writes them (for reading the emulator's made calls)."""
-    from qwen_proxy.tools import tools_prompt
-
-    return tools_prompt(tools)
 
 
 def _assistant(text: str, calls: Calls, ids: list[str]) -> dict[str, Any]:
@@ -370,7 +313,7 @@ def run_aider(client: openai.OpenAI, shapes: tuple[str, ...], turns: Turns) -> N
     tools = ToolSet.from_openai(entry["functions"])
     for shape in shapes:
         for stream in (False, True):
-            ask = f"[[tools:{shape}]] {task}\n{_call(call)}"
+            ask = f"[[tools:{shape}]] {task}\n{ask_call(call)}"
             messages = [*base, {"role": "user", "content": ask}]
             intended = expected_calls(shape, call, tools, tools_prompt_text(tools))[:1]
             text, calls, _ = read_reply(
@@ -416,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = ("own", "native", "cut") if args.quick else (*CALL_SHAPES, *TEXT_SHAPES)
     turns = Turns()
     started = time.monotonic()
-    # the 2026-06 era: the gateway's single token serves without a browser session
+    # a token alone opens every route in the 2026-06 era, as in `qwen-proxy demo`
     era = EmulatorConfig.default(auth_era="2026-06")
     with tempfile.TemporaryDirectory() as data, running_emulator(era) as emulator:
         settings = Settings(
@@ -429,9 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         with BackgroundGateway(settings) as gateway:
             client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="bench", max_retries=0)
+            claude = anthropic.Anthropic(base_url=gateway.url, api_key="bench", max_retries=0)
             runs: list[Callable[[], None]] = [
                 *(lambda n=n: run_agent(client, emulator, n, shapes, turns) for n in PLANS),
                 lambda: run_aider(client, shapes, turns),
+                *(
+                    lambda n=n: run_face_agent((claude, client), emulator, n, shapes, turns)
+                    for n in FACE_PLANS
+                ),
             ]
             for run in runs:
                 run()

@@ -155,3 +155,6 @@ class CompletionRequest:
     #: several calls in one reply allowed
     parallel_tool_calls: bool = True
     response_format: ResponseFormat = TEXT
+    #: how the ids of the reply's calls begin, in the face's style (``toolu_`` for Anthropic):
+    #: the service mints them, so the ids the client echoes back are the ids it recorded
+    call_id_prefix: str = "call_"

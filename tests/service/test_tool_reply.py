@@ -158,6 +158,22 @@ async def test_the_node_is_recorded_with_the_calls_so_the_agents_echo_continues_
     assert "# Tools" not in continued.content
 
 
+async def test_call_ids_start_as_the_face_asks_and_its_echo_continues_the_chat() -> None:
+    h = Harness()
+    h.upstream.then(Answer(BLOCK))
+    first = request(user("look at a.py"), call_id_prefix="toolu_")
+    _, batches = await h.run(first)
+    (call,) = calls_of(flat(batches))
+    assert call.id.startswith("toolu_")
+    echoed = ChatMessage(
+        role="assistant", text="", tool_calls=(ToolCall(call.id, call.name, call.arguments),)
+    )
+    result = ChatMessage(role="tool", text="print(1)", tool_call_id=call.id)
+    await h.run(request(*first.messages, echoed, result, call_id_prefix="toolu_"))
+    opened, continued = h.upstream.calls
+    assert continued.chat_id == opened.chat_id
+
+
 async def test_a_changed_tool_set_is_another_conversation() -> None:
     h = Harness()
     h.upstream.then(Answer(BLOCK))

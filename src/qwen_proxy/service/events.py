@@ -34,6 +34,7 @@ class ToolCallEvent:
 ReplyEvent = Event | ToolCallEvent
 
 
-def new_call_id() -> str:
-    """A fresh call id: ``call_`` and 24 random url-safe characters."""
-    return CALL_ID_PREFIX + secrets.token_urlsafe(18)
+def new_call_id(prefix: str = CALL_ID_PREFIX) -> str:
+    """A fresh call id: ``prefix`` (``call_`` unless the face asks for its own) and 24 random
+    url-safe characters."""
+    return prefix + secrets.token_urlsafe(18)

@@ -172,7 +172,8 @@ class ToolReply(Reply):
         (self._held if self._hold else out).append(AnswerDelta(text))
 
     def _emit_call(self, call: Call, out: list[ReplyEvent]) -> None:
-        event = ToolCallEvent(call.index, new_call_id(), call.name, call.arguments)
+        call_id = new_call_id(self._tooling.call_prefix)
+        event = ToolCallEvent(call.index, call_id, call.name, call.arguments)
         self._calls.append(event)
         (self._held if self._hold else out).append(event)
 

@@ -39,6 +39,8 @@ class Tooling:
     fmt: ResponseFormat
     #: names the tool set; None when the request has no tools
     digest: bytes | None
+    #: how the ids of the reply's calls begin (the face's style)
+    call_prefix: str = "call_"
 
     @classmethod
     def of(cls, request: CompletionRequest) -> Tooling | None:
@@ -48,7 +50,14 @@ class Tooling:
         tools = ToolSet.from_definitions(request.tools)
         digest = tool_set_digest([t.as_dict() for t in request.tools]) if tools else None
         parallel = request.parallel_tool_calls
-        return cls(tools, request.tool_choice, parallel, request.response_format, digest)
+        return cls(
+            tools,
+            request.tool_choice,
+            parallel,
+            request.response_format,
+            digest,
+            request.call_id_prefix,
+        )
 
     @property
     def has_tools(self) -> bool:

@@ -9,6 +9,7 @@ import pytest
 
 from qwen_proxy.api.anthropic.errors import anthropic_error, anthropic_status, error_event
 from qwen_proxy.api.anthropic.events import (
+    JSON_PIECE,
     PING,
     MessageBuilder,
     MessageStream,
@@ -36,7 +37,8 @@ from qwen_proxy.qwen.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from qwen_proxy.qwen.events import AnswerDelta, Created, Event, Finished, ReasoningDelta, Usage
+from qwen_proxy.qwen.events import AnswerDelta, Created, Finished, ReasoningDelta, Usage
+from qwen_proxy.service.events import ReplyEvent, ToolCallEvent
 from qwen_proxy.service.models import UpstreamModel
 
 pytestmark = pytest.mark.unit
@@ -56,7 +58,7 @@ def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def run(batches: list[list[Event]], *, show_thinking: bool = True) -> list[tuple[str, Any]]:
+def run(batches: list[list[ReplyEvent]], *, show_thinking: bool = True) -> list[tuple[str, Any]]:
     stream = MessageStream(show_thinking=show_thinking)
     raw = stream.start("msg_1", "claude-sonnet", {"input_tokens": 5, "output_tokens": 0})
     for batch in batches:
@@ -132,6 +134,52 @@ def test_message_start_and_delta_carry_the_message_and_usage() -> None:
     delta = events[-2][1]
     assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
     assert delta["usage"]["output_tokens"] == 9
+
+
+def test_a_call_streams_as_a_tool_use_block_with_its_json_in_pieces() -> None:
+    arguments = '{"file_path": "/tmp/' + "x" * (JSON_PIECE + 10) + '"}'
+    call = ToolCallEvent(0, "toolu_abc", "Read", arguments)
+    events = run([[AnswerDelta("Reading.")], [call]])
+    assert shape(events)[1:4] == ["start 0 text", "delta 0 text_delta Reading.", "stop 0"]
+    names = [name for name, _ in events[4:-2]]
+    assert names == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+    ]
+    start = events[4][1]
+    assert start["index"] == 1
+    assert start["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_abc",
+        "name": "Read",
+        "input": {},
+    }
+    deltas = [data["delta"] for name, data in events if name == "content_block_delta"][1:]
+    assert {d["type"] for d in deltas} == {"input_json_delta"}
+    assert "".join(d["partial_json"] for d in deltas) == arguments
+
+
+def test_the_whole_message_carries_tool_use_blocks_with_the_parsed_input() -> None:
+    builder = MessageBuilder()
+    for event in (
+        AnswerDelta("Let me look."),
+        ToolCallEvent(0, "toolu_1", "Read", '{"file_path": "/a"}'),
+        ToolCallEvent(1, "toolu_2", "Glob", '{"pattern": "*.py"}'),
+    ):
+        builder.add(event)
+    assert builder.content() == [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "/a"}},
+        {"type": "tool_use", "id": "toolu_2", "name": "Glob", "input": {"pattern": "*.py"}},
+    ]
+
+
+def test_a_reply_that_made_calls_stops_for_tool_use() -> None:
+    assert stop_reason("stop", None, made_calls=True) == "tool_use"
+    assert stop_reason("stop", None, made_calls=False) == "end_turn"
+    assert stop_reason("length", None, made_calls=True) == "max_tokens"
 
 
 def test_ping_is_a_complete_event() -> None:

@@ -172,15 +172,16 @@ def test_a_bad_field_is_a_400_naming_it(claude: anthropic.Anthropic) -> None:
     assert body["error"]["message"].startswith("thinking.budget_tokens:")
 
 
-def test_tools_are_refused_for_now_naming_tools(claude: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        claude.messages.create(
-            model=SONNET,
-            max_tokens=100,
-            tools=[{"name": "weather", "input_schema": {"type": "object"}}],
-            messages=user("weather?"),
-        )
-    assert "tools" in caught.value.message
+def test_a_request_with_tools_is_served(claude: anthropic.Anthropic) -> None:
+    # (the tool round trips are in test_sdk_tools)
+    message = claude.messages.create(
+        model=SONNET,
+        max_tokens=100,
+        tools=[{"name": "weather", "input_schema": {"type": "object"}}],
+        messages=user("[[tools:text]] weather?"),
+    )
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].type == "text"
 
 
 def test_an_unknown_model_is_404_not_found(claude: anthropic.Anthropic) -> None:

@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from qwen_proxy.api.anthropic.request import AnthropicRequest
-from qwen_proxy.api.anthropic.validation import check_supported, parse_messages_request
+from qwen_proxy.api.anthropic.validation import parse_messages_request
 from qwen_proxy.api.openai.validation import parse_chat_request
 from qwen_proxy.conversations.canonical import prefix_digests
 from qwen_proxy.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from qwen_proxy.messages import ChatMessage, ImagePart, ToolCall
+from qwen_proxy.messages import ChatMessage, FilePart, ImagePart, ToolCall, ToolChoice
 
 pytestmark = pytest.mark.unit
 
@@ -35,13 +35,9 @@ def body(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def checked(payload: dict[str, Any]) -> None:
-    check_supported(parse(payload))
-
-
 def refused(payload: dict[str, Any]) -> InvalidRequest:
     with pytest.raises(InvalidRequest) as caught:
-        checked(payload)
+        parse(payload)
     return caught.value
 
 
@@ -113,25 +109,42 @@ def test_images_url_as_is_and_base64_as_the_data_url_openai_would_send() -> None
     )
 
 
-def test_a_base64_image_in_the_last_message_is_refused_clearly() -> None:
+def test_images_name_their_block_so_an_error_about_their_bytes_points_at_it() -> None:
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A"}}
-    error = refused(body(messages=[{"role": "user", "content": [image]}]))
-    assert "base64" in error.message
-    assert error.message.startswith("messages:")
+    request = parse(body(messages=[{"role": "user", "content": [image]}]))
+    (part,) = request.messages[0].images
+    assert (part.url, part.param) == ("data:image/png;base64,A", "messages.0.content.0")
 
 
-def test_an_earlier_base64_image_is_kept_as_history() -> None:
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A"}}
+def test_documents_become_files_named_by_their_title() -> None:
+    pdf = {
+        "type": "document",
+        "title": "report",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+    }
+    text = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "hi"},
+    }
     request = parse(
         body(
-            messages=[
-                {"role": "user", "content": [image, {"type": "text", "text": "this"}]},
-                {"role": "assistant", "content": "A cat."},
-                {"role": "user", "content": "And now?"},
-            ]
+            messages=[{"role": "user", "content": [pdf, text, {"type": "text", "text": "Sum up"}]}]
         )
     )
-    check_supported(request)
+    (message,) = request.messages
+    assert message.text == "Sum up"
+    assert message.files == (
+        FilePart("data:application/pdf;base64,JVBERi0=", "report.pdf"),
+        FilePart("data:text/plain;base64,aGk=", "document.txt"),
+    )
+    assert [f.param for f in message.files] == ["messages.0.content.0", "messages.0.content.1"]
+
+
+def test_a_url_document_is_refused_naming_its_source() -> None:
+    doc = {"type": "document", "source": {"type": "url", "url": "https://x.org/a.pdf"}}
+    error = refused(body(messages=[{"role": "user", "content": [doc]}]))
+    assert error.param == "messages.0.content.0.source.type"
+    assert "'url'" in error.message
 
 
 @pytest.mark.parametrize(
@@ -187,6 +200,10 @@ def test_count_tokens_needs_no_max_tokens() -> None:
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
+            "messages.0.content.0.source.type",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "search_result"}]}]},
             "messages.0.content.0.type",
         ),
         (
@@ -205,6 +222,19 @@ def test_count_tokens_needs_no_max_tokens() -> None:
         ({"temperature": 1.5}, "temperature"),
         ({"stop_sequences": ["ok", 3]}, "stop_sequences.1"),
         ({"tool_choice": {"type": "whichever"}}, "tool_choice.type"),
+        ({"tools": [{"name": "w"}]}, "tools.0.input_schema"),
+        ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools.0.type"),
+        (
+            {"tools": [{"name": "w", "input_schema": {}}], "tool_choice": {"type": "tool"}},
+            "tool_choice.name",
+        ),
+        (
+            {
+                "tools": [{"name": "w", "input_schema": {}}],
+                "tool_choice": {"type": "tool", "name": "x"},
+            },
+            "tool_choice.name",
+        ),
     ],
 )
 def test_a_bad_field_is_named_at_the_start_of_the_message(
@@ -221,13 +251,70 @@ def test_a_bad_field_is_named_at_the_start_of_the_message(
     assert error.param == path
 
 
-def test_tools_are_refused_for_now_naming_tools() -> None:
-    tool = {"name": "weather", "input_schema": {"type": "object"}}
-    error = refused(body(tools=[tool]))
-    assert error.message.startswith("tools: ")
-    assert error.code == "tools_not_supported"
-    # tool_choice none asks for no call: the request is served
-    check_supported(parse(body(tools=[tool], tool_choice={"type": "none"})))
+WEATHER = {
+    "name": "weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    "cache_control": {"type": "ephemeral"},
+}
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected", "parallel"),
+    [
+        (None, ToolChoice("auto"), True),
+        ({"type": "auto"}, ToolChoice("auto"), True),
+        ({"type": "any"}, ToolChoice("required"), True),
+        ({"type": "none"}, ToolChoice("none"), True),
+        ({"type": "tool", "name": "weather"}, ToolChoice("function", "weather"), True),
+        ({"type": "any", "disable_parallel_tool_use": True}, ToolChoice("required"), False),
+    ],
+)
+def test_tools_and_tool_choice_reach_the_tool_layer(
+    choice: dict[str, Any] | None, expected: ToolChoice, parallel: bool
+) -> None:
+    request = parse(body(tools=[WEATHER], tool_choice=choice))
+    completion = request.completion("qwen3-coder-plus")
+    (tool,) = completion.tools
+    assert (tool.name, tool.description) == ("weather", "The weather in a city.")
+    assert tool.parameters == WEATHER["input_schema"]
+    assert (completion.tool_choice, completion.parallel_tool_calls) == (expected, parallel)
+    assert completion.call_id_prefix == "toolu_"
+
+
+def test_a_web_search_server_tool_turns_on_qwens_search() -> None:
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+    completion = parse(body(tools=[search, WEATHER])).completion("qwen3-coder-plus")
+    assert completion.web_search
+    assert [t.name for t in completion.tools] == ["weather"]
+
+
+def test_a_failed_tool_result_says_so_to_the_model() -> None:
+    request = parse(
+        body(
+            messages=[
+                {"role": "user", "content": "Weather?"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "toolu_1",
+                            "is_error": True,
+                            "content": [{"type": "text", "text": "city unknown"}],
+                        }
+                    ],
+                },
+            ]
+        )
+    )
+    assert request.messages[-1] == ChatMessage(
+        role="tool", text="Error: city unknown", tool_call_id="toolu_1"
+    )
 
 
 def test_tool_blocks_are_mapped_as_an_openai_client_sends_them() -> None:
@@ -261,8 +348,6 @@ def test_tool_blocks_are_mapped_as_an_openai_client_sends_them() -> None:
         ChatMessage(role="tool", text="Sunny", tool_call_id="toolu_1"),
         ChatMessage(role="user", text="Thanks"),
     )
-    with pytest.raises(InvalidRequest, match="tools"):
-        check_supported(request)
 
 
 def test_non_json_and_oversized_bodies_are_refused() -> None:
@@ -307,3 +392,31 @@ def test_the_same_conversation_through_both_faces_has_the_same_identity() -> Non
         max_body_bytes=LIMIT,
     )
     assert prefix_digests("t", anthropic.messages) == prefix_digests("t", openai.messages)
+
+
+def test_a_deferred_tool_is_offered_once_a_tool_reference_loads_it() -> None:
+    """Claude Code's tool search: deferred tools stay hidden until a result references them."""
+    cron = {"name": "CronList", "input_schema": {"type": "object"}, "defer_loading": True}
+    search = {"name": "ToolSearch", "input_schema": {"type": "object"}}
+    before = parse(body(tools=[search, cron]))
+    assert [t.name for t in before.completion("q").tools] == ["ToolSearch"]
+    call = {"type": "tool_use", "id": "toolu_1", "name": "ToolSearch", "input": {"q": "cron"}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [{"type": "tool_reference", "tool_name": "CronList"}],
+    }
+    after = parse(
+        body(
+            tools=[search, cron],
+            messages=[
+                {"role": "user", "content": "List my jobs."},
+                {"role": "assistant", "content": [call]},
+                {"role": "user", "content": [result, {"type": "text", "text": "Tool loaded."}]},
+            ],
+        )
+    )
+    assert [t.name for t in after.completion("q").tools] == ["ToolSearch", "CronList"]
+    assert after.messages[2] == ChatMessage(
+        role="tool", text="Tool loaded: CronList", tool_call_id="toolu_1"
+    )

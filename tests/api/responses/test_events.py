@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from qwen_proxy.api.responses.calls import item_for
 from qwen_proxy.api.responses.events import (
     OutputBuilder,
     ResponseStream,
@@ -14,10 +15,14 @@ from qwen_proxy.api.responses.events import (
     response_error,
     responses_usage,
 )
+from qwen_proxy.api.responses.items import parse_input
 from qwen_proxy.api.responses.request import ResponsesRequest, response_base
-from qwen_proxy.messages import ChatMessage
+from qwen_proxy.api.responses.tools import parse_tools
+from qwen_proxy.conversations.canonical import prefix_digests
+from qwen_proxy.messages import ChatMessage, ToolCall
 from qwen_proxy.qwen.errors import StreamCut, UpstreamRateLimited
 from qwen_proxy.qwen.events import AnswerDelta, Created, Event, Finished, ReasoningDelta, Usage
+from qwen_proxy.service.events import ToolCallEvent
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +176,116 @@ def test_the_response_echoes_the_request() -> None:
     assert (echoed["store"], echoed["max_output_tokens"]) == (False, 64)
     assert echoed["reasoning"] == {"effort": "high", "summary": None}
     assert echoed["text"] == {"format": {"type": "text"}}
+
+
+CODEX_TOOLS = parse_tools(
+    [
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+        {"type": "custom", "name": "apply_patch", "description": "Edit files."},
+        {"type": "local_shell"},
+        {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "spawn"}]},
+    ],
+    None,
+    True,
+)
+
+
+def call_events(*calls: ToolCallEvent) -> list[dict[str, Any]]:
+    stream = ResponseStream(base(), CODEX_TOOLS)
+    raw = stream.start() + stream.events([AnswerDelta("On it."), *calls])
+    return parse_sse(raw + stream.finish("stop", USAGE))
+
+
+def test_a_function_call_streams_its_arguments_then_is_done() -> None:
+    events = call_events(ToolCallEvent(0, "call_1", "exec_command", '{"cmd": "ls"}'))
+    kinds = [e["type"] for e in events]
+    assert kinds[-6:] == [
+        "response.output_item.done",  # the message before it
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    added, delta, done, item_done = events[-5:-1]
+    assert added["item"]["status"] == "in_progress"
+    assert added["item"]["arguments"] == ""
+    assert added["output_index"] == delta["output_index"] == 1
+    assert delta["item_id"] == added["item"]["id"]
+    assert delta["delta"] == done["arguments"] == '{"cmd": "ls"}'
+    assert item_done["item"] == {
+        "id": added["item"]["id"],
+        "type": "function_call",
+        "status": "completed",
+        "call_id": "call_1",
+        "name": "exec_command",
+        "arguments": '{"cmd": "ls"}',
+    }
+    assert [i["type"] for i in events[-1]["response"]["output"]] == ["message", "function_call"]
+
+
+def test_a_custom_tool_call_streams_its_raw_input() -> None:
+    patch = "*** Begin Patch\n*** Add File: a.py\n+print('hi')\n*** End Patch"
+    arguments = orjson.dumps({"input": patch}).decode()
+    events = call_events(ToolCallEvent(0, "call_2", "apply_patch", arguments))
+    kinds = [e["type"] for e in events]
+    assert "response.custom_tool_call_input.delta" in kinds
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == patch
+    item = events[-2]["item"]
+    assert (item["type"], item["name"], item["input"], item["call_id"]) == (
+        "custom_tool_call",
+        "apply_patch",
+        patch,
+        "call_2",
+    )
+
+
+def test_a_local_shell_call_is_an_exec_action() -> None:
+    arguments = '{"command": ["bash", "-lc", "ls"], "workdir": "/repo", "timeout_ms": 1000}'
+    events = call_events(ToolCallEvent(0, "call_3", "local_shell", arguments))
+    assert [e["type"] for e in events[-4:-1]] == [
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.output_item.done",
+    ]
+    item = events[-2]["item"]
+    assert item["type"] == "local_shell_call"
+    assert item["call_id"] == "call_3"
+    assert item["action"] == {
+        "type": "exec",
+        "command": ["bash", "-lc", "ls"],
+        "timeout_ms": 1000,
+        "working_directory": "/repo",
+        "env": {},
+        "user": None,
+    }
+
+
+def test_a_namespaced_call_names_its_namespace() -> None:
+    builder = OutputBuilder(CODEX_TOOLS)
+    builder.add(ToolCallEvent(0, "call_4", "agents.spawn", "{}"))
+    (item,) = builder.output()
+    assert (item["type"], item["namespace"], item["name"]) == ("function_call", "agents", "spawn")
+    assert [c.id for c in builder.calls] == ["call_4"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("local_shell", '{"command": ["ls", "-a"], "workdir": "/r"}'),
+        ("local_shell", '{"command": ["ls"], "timeout_ms": 5}'),
+        ("apply_patch", '{"input": "*** Begin Patch\\n\\"x\\"\\n"}'),
+        ("agents.spawn", '{"message": "go"}'),
+    ],
+)
+def test_a_call_item_sent_back_is_the_call_the_conversation_holds(
+    name: str, arguments: str
+) -> None:
+    """The agent's echo of an item must have the identity of the recorded call."""
+    item = item_for(ToolCallEvent(0, "call_5", name, arguments), CODEX_TOOLS)
+    (message,) = parse_input([{k: v for k, v in item.items() if k != "status"}])
+    (echoed,) = message.tool_calls
+    recorded = ChatMessage("assistant", "", tool_calls=(ToolCall("call_5", name, arguments),))
+    assert prefix_digests("t", [message]) == prefix_digests("t", [recorded])
+    assert echoed.id == "call_5"

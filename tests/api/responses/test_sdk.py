@@ -204,14 +204,15 @@ def test_a_bad_parameter_is_a_400_naming_it(client: openai.OpenAI) -> None:
     assert caught.value.type == "invalid_request_error"
 
 
-def test_tools_are_refused_for_now(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(
-            model=MODEL,
-            input="weather?",
-            tools=[{"type": "function", "name": "weather", "parameters": {}, "strict": False}],
-        )
-    assert caught.value.code == "tools_not_supported"
+def test_a_request_with_tools_is_served(client: openai.OpenAI) -> None:
+    # (the tool round trips are in test_sdk_tools)
+    response = client.responses.create(
+        model=MODEL,
+        input="[[tools:text]] weather?",
+        tools=[{"type": "function", "name": "weather", "parameters": {}, "strict": False}],
+    )
+    assert response.status == "completed"
+    assert [item.type for item in response.output] == ["message"]
 
 
 def test_an_unknown_model_is_404(client: openai.OpenAI) -> None:

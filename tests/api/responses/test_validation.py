@@ -12,7 +12,7 @@ from qwen_proxy.api.responses.request import ResponsesRequest
 from qwen_proxy.api.responses.validation import check_supported, parse_responses_request
 from qwen_proxy.conversations.canonical import prefix_digests
 from qwen_proxy.errors import InvalidRequest, UnsupportedMediaType
-from qwen_proxy.messages import ChatMessage, ImagePart, ToolCall
+from qwen_proxy.messages import ChatMessage, ImagePart, ResponseFormat, ToolCall, ToolChoice
 
 pytestmark = pytest.mark.unit
 
@@ -119,14 +119,108 @@ def test_function_calls_join_the_assistant_message_before_them() -> None:
         ),
         ChatMessage(role="tool", text="Sunny", tool_call_id="c1"),
     )
-    error = refused(body(input=[{"type": "function_call_output", "call_id": "c", "output": "x"}]))
-    assert (error.param, error.code) == ("tools", "tools_not_supported")
 
 
-def test_tools_are_refused_for_now_unless_none_is_chosen() -> None:
-    tool = {"type": "function", "name": "weather", "parameters": {}}
-    assert refused(body(tools=[tool])).param == "tools"
-    checked(body(tools=[tool], tool_choice="none"))
+def test_codex_call_items_come_back_as_the_calls_of_their_functions() -> None:
+    action = {
+        "type": "exec",
+        "command": ["bash", "-lc", "ls"],
+        "timeout_ms": None,
+        "working_directory": "/repo",
+        "env": {},
+        "user": None,
+    }
+    request = parse(
+        body(
+            input=[
+                {"role": "user", "content": "Fix it."},
+                {"type": "reasoning", "id": "rs_1", "summary": []},
+                {
+                    "type": "local_shell_call",
+                    "call_id": "c1",
+                    "status": "completed",
+                    "action": action,
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": "a.py"},
+                {
+                    "type": "custom_tool_call",
+                    "call_id": "c2",
+                    "name": "apply_patch",
+                    "input": "*** Begin",
+                },
+                {"type": "custom_tool_call_output", "call_id": "c2", "output": "Done!"},
+                {
+                    "type": "function_call",
+                    "call_id": "c3",
+                    "name": "spawn_agent",
+                    "namespace": "multi_agent_v1",
+                    "arguments": "{}",
+                },
+                {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {}},
+            ]
+        )
+    )
+    assert request.input[1:] == (
+        ChatMessage(
+            role="assistant",
+            text="",
+            tool_calls=(
+                ToolCall("c1", "local_shell", '{"command":["bash","-lc","ls"],"workdir":"/repo"}'),
+            ),
+        ),
+        ChatMessage(role="tool", text="a.py", tool_call_id="c1"),
+        ChatMessage(
+            role="assistant",
+            text="",
+            tool_calls=(ToolCall("c2", "apply_patch", '{"input":"*** Begin"}'),),
+        ),
+        ChatMessage(role="tool", text="Done!", tool_call_id="c2"),
+        ChatMessage(
+            role="assistant",
+            text="",
+            tool_calls=(ToolCall("c3", "multi_agent_v1.spawn_agent", "{}"),),
+        ),
+    )
+
+
+def test_every_kind_of_tool_is_offered_as_a_function() -> None:
+    grammar = {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}
+    request = parse(
+        body(
+            tools=[
+                {"type": "function", "name": "weather", "parameters": {"type": "object"}},
+                {
+                    "type": "custom",
+                    "name": "apply_patch",
+                    "description": "Edit.",
+                    "format": grammar,
+                },
+                {"type": "local_shell"},
+                {
+                    "type": "namespace",
+                    "name": "agents",
+                    "tools": [{"type": "function", "name": "spawn", "parameters": {}}],
+                },
+                {"type": "web_search", "external_web_access": False},
+                {"type": "file_search", "vector_store_ids": ["vs_1"]},
+            ],
+            tool_choice={"type": "custom", "name": "apply_patch"},
+            parallel_tool_calls=False,
+        )
+    )
+    completion = request.completion()
+    names = [t.name for t in completion.tools]
+    assert names == ["weather", "apply_patch", "local_shell", "agents.spawn"]
+    patch = completion.tools[1]
+    assert patch.parameters["required"] == ["input"]
+    assert "start: begin_patch" in patch.description
+    assert completion.tools[2].parameters["properties"]["command"]["type"] == "array"
+    assert completion.tool_choice == ToolChoice("function", "apply_patch")
+    assert completion.parallel_tool_calls is False
+    # Codex's cached web search asks for no live search; a hosted tool is reported as ignored
+    assert completion.web_search is False
+    assert request.ignored_params == ("tools[5]",)
+    assert parse(body(tools=[{"type": "web_search"}])).completion().web_search is True
 
 
 @pytest.mark.parametrize(
@@ -139,11 +233,16 @@ def test_reasoning_effort_turns_thinking_on_or_off(effort: str, thinking: bool) 
     assert request.reasoning_summary == "auto"
 
 
-def test_json_text_formats_are_accepted_and_reported_as_ignored() -> None:
-    schema = {"type": "json_schema", "name": "answer", "schema": {"type": "object"}}
+def test_json_text_formats_become_the_replys_format() -> None:
+    schema = {"type": "json_schema", "name": "answer", "schema": {"type": "object"}, "strict": True}
     request = parse(body(text={"format": schema}, temperature=0.3))
     assert request.text_format == schema
-    assert request.ignored_params == ("temperature", "text.format")
+    assert request.ignored_params == ("temperature",)
+    assert request.completion().response_format == ResponseFormat(
+        "json_schema", name="answer", schema={"type": "object"}, strict=True
+    )
+    json_object = parse(body(text={"format": {"type": "json_object"}}))
+    assert json_object.completion().response_format == ResponseFormat("json_object")
     assert parse(body(text={"format": {"type": "text"}})).text_format is None
 
 
@@ -151,10 +250,16 @@ def test_store_false_is_read() -> None:
     assert parse(body(store=False)).store is False
 
 
-def test_a_data_image_in_the_last_message_is_refused_like_the_chat_face() -> None:
+def test_a_data_image_goes_to_the_upload_path_naming_its_part() -> None:
     image = {"type": "input_image", "image_url": "data:image/png;base64,QUJD"}
-    error = refused(body(input=[{"role": "user", "content": [image]}]))
-    assert "data:" in error.message
+    request = parse(body(input=[{"role": "user", "content": [image]}]))
+    checked(body(input=[{"role": "user", "content": [image]}]))
+    (part,) = request.input[0].images
+    assert part.param == "input[0].content[0].image_url"
+    ftp = {"type": "input_image", "image_url": "ftp://x.org/a.png"}
+    assert refused(body(input=[{"role": "user", "content": [ftp]}])).param == (
+        "input[0].content[0].image_url"
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,6 +284,14 @@ def test_a_data_image_in_the_last_message_is_refused_like_the_chat_face() -> Non
         ({"text": {"format": {"type": "json_schema", "name": "a"}}}, "text.format.schema"),
         ({"temperature": 3}, "temperature"),
         ({"tool_choice": "sometimes"}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice.name"),
+        ({"tools": [{"type": "function"}]}, "tools[0].name"),
+        ({"tools": [{"name": "f"}]}, "tools[0].type"),
+        (
+            {"tools": [{"type": "function", "name": "f"}, {"type": "custom", "name": "f"}]},
+            "tools[1]",
+        ),
+        ({"input": [{"type": "local_shell_call", "call_id": "c"}]}, "input[0].action"),
         ({"background": True}, "background"),
         ({"conversation": "conv_1"}, "conversation"),
     ],

@@ -3,12 +3,13 @@ client sending the same conversation produces (so both reach the same conversati
 
 - ``system`` (a string, or text blocks joined by a newline) is the first message, role system;
 - text blocks of one message are joined by a newline, as OpenAI content parts are;
-- ``image`` blocks: a ``url`` source is the image's URL, a ``base64`` source the ``data:`` URL
-  an OpenAI client would send for it;
+- ``image`` and ``document`` blocks are attachments (``attachments`` says how);
 - ``thinking`` and ``redacted_thinking`` blocks are dropped: reasoning is never sent upstream;
 - ``tool_use`` blocks are the assistant's tool calls (``input`` as JSON arguments); a user
   message's ``tool_result`` blocks become tool messages before the rest of its content, the
-  order an OpenAI client sends them in;
+  order an OpenAI client sends them in; a result marked ``is_error`` says so in its text, so
+  the model reads that the call failed, and a ``tool_reference`` in a result says the tool is
+  loaded;
 - empty text blocks carry nothing and are skipped.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import orjson
 
+from qwen_proxy.api.anthropic.attachments import parse_document, parse_image
 from qwen_proxy.api.anthropic.fields import (
     missing,
     one_of,
@@ -25,12 +27,14 @@ from qwen_proxy.api.anthropic.fields import (
     req_str,
     wrong_type,
 )
-from qwen_proxy.messages import ChatMessage, ImagePart, Role, ToolCall
+from qwen_proxy.messages import ChatMessage, FilePart, ImagePart, Role, ToolCall
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant"}
-_IMAGE_SOURCES = ("base64", "url")
 _DROPPED = frozenset({"thinking", "redacted_thinking"})
-_USER_BLOCKS = ("text", "image", "tool_result")
+_RESULT_PARTS = ("text", "image", "tool_reference")
+_USER_BLOCKS = ("text", "image", "document", "tool_result")
+#: what starts the text of a result the client marked ``is_error``
+ERROR_MARK = "Error: "
 _ASSISTANT_BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use")
 
 
@@ -90,6 +94,7 @@ def _blocks(role: Role, blocks: list[object], path: str) -> list[ChatMessage]:
     allowed = _USER_BLOCKS if role == "user" else _ASSISTANT_BLOCKS
     texts: list[str] = []
     images: list[ImagePart] = []
+    files: list[FilePart] = []
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
     for j, block in enumerate(blocks):
@@ -107,15 +112,21 @@ def _blocks(role: Role, blocks: list[object], path: str) -> list[ChatMessage]:
             continue
         elif kind == "image":
             images.append(parse_image(block, where))
+        elif kind == "document":
+            files.append(parse_document(block, where))
         elif kind == "tool_use":
             calls.append(_tool_use(block, where))
         else:
             results.append(_tool_result(block, where))
     out = results
-    if role == "assistant" or texts or images or not results:
+    if role == "assistant" or texts or images or files or not results:
         out.append(
             ChatMessage(
-                role=role, text="\n".join(texts), images=tuple(images), tool_calls=tuple(calls)
+                role=role,
+                text="\n".join(texts),
+                images=tuple(images),
+                tool_calls=tuple(calls),
+                files=tuple(files),
             )
         )
     return out
@@ -124,26 +135,9 @@ def _blocks(role: Role, blocks: list[object], path: str) -> list[ChatMessage]:
 def _bad_block(kind: object, path: str, allowed: tuple[str, ...]) -> Exception:
     if kind is None:
         return missing(path)
-    if isinstance(kind, str) and kind in ("document", "search_result", "container_upload"):
+    if isinstance(kind, str) and kind in ("search_result", "container_upload"):
         return problem(path, f"'{kind}' blocks are not supported by this gateway")
     return one_of(path, kind, allowed)
-
-
-def parse_image(block: dict[str, object], path: str) -> ImagePart:
-    """An image block's source as an image URL (base64 data as a ``data:`` URL)."""
-    source = opt_object(block, "source", f"{path}.")
-    if source is None:
-        raise missing(f"{path}.source")
-    kind = source.get("type")
-    if kind == "url":
-        return ImagePart(url=req_str(source, "url", f"{path}.source."))
-    if kind == "base64":
-        media_type = req_str(source, "media_type", f"{path}.source.")
-        data = req_str(source, "data", f"{path}.source.")
-        return ImagePart(url=f"data:{media_type};base64,{data}")
-    if kind is None:
-        raise missing(f"{path}.source.type")
-    raise one_of(f"{path}.source.type", kind, _IMAGE_SOURCES)
 
 
 def _tool_use(block: dict[str, object], path: str) -> ToolCall:
@@ -155,7 +149,7 @@ def _tool_use(block: dict[str, object], path: str) -> ToolCall:
 
 def _tool_result(block: dict[str, object], path: str) -> ChatMessage:
     call_id = req_str(block, "tool_use_id", f"{path}.")
-    opt_bool(block, "is_error")
+    failed = opt_bool(block, "is_error", f"{path}.")
     content = block.get("content")
     texts: list[str] = []
     images: list[ImagePart] = []
@@ -170,10 +164,14 @@ def _tool_result(block: dict[str, object], path: str) -> ChatMessage:
                 texts.append(req_str(part, "text", f"{where}."))
             elif part.get("type") == "image":
                 images.append(parse_image(part, where))
+            elif part.get("type") == "tool_reference":
+                # the named (deferred) tool is offered from now on: tell the model
+                texts.append(f"Tool loaded: {req_str(part, 'tool_name', f'{where}.')}")
             else:
-                raise one_of(f"{where}.type", part.get("type"), ("text", "image"))
+                raise one_of(f"{where}.type", part.get("type"), _RESULT_PARTS)
     elif content is not None:
         raise wrong_type(f"{path}.content", "a valid string or a list of blocks", content)
-    return ChatMessage(
-        role="tool", text="\n".join(texts), images=tuple(images), tool_call_id=call_id
-    )
+    text = "\n".join(texts)
+    if failed:
+        text = ERROR_MARK + text if text else ERROR_MARK.rstrip(": ")
+    return ChatMessage(role="tool", text=text, images=tuple(images), tool_call_id=call_id)

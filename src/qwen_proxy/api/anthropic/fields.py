@@ -51,12 +51,12 @@ def req_str(obj: dict[str, object], key: str, prefix: str = "") -> str:
     raise wrong_type(prefix + key, "a valid string", value)
 
 
-def opt_bool(obj: dict[str, object], key: str) -> bool | None:
+def opt_bool(obj: dict[str, object], key: str, prefix: str = "") -> bool | None:
     """A boolean field or None."""
     value = obj.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise wrong_type(key, "a valid boolean", value)
+    raise wrong_type(prefix + key, "a valid boolean", value)
 
 
 def opt_int(obj: dict[str, object], key: str, minimum: int, prefix: str = "") -> int | None:

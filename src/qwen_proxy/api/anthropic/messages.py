@@ -30,7 +30,7 @@ from qwen_proxy.api.anthropic.events import (
 from qwen_proxy.api.anthropic.models import ModelMap
 from qwen_proxy.api.anthropic.request import AnthropicRequest
 from qwen_proxy.api.anthropic.tokens import estimate_input_tokens
-from qwen_proxy.api.anthropic.validation import check_supported, parse_messages_request
+from qwen_proxy.api.anthropic.validation import parse_messages_request
 from qwen_proxy.api.http import Receive, Scope, Send, send_json
 from qwen_proxy.api.requests import drop_headers, header, read_body
 from qwen_proxy.api.streaming import (
@@ -85,7 +85,6 @@ async def create_message(
         if session:
             log.debug("Claude Code session %s", session)
         drop_headers(scope)
-        check_supported(request)
         completion = request.completion(models.resolve(request.model))
         if not request.stream:
             await _whole(await service.open(completion, tenant), request, send)
@@ -112,7 +111,7 @@ async def _whole(reply: Reply, request: AnthropicRequest, send: Send) -> None:
         new_message_id(),
         request.model,
         builder.content(),
-        stop_reason(finish, stop_sequence),
+        stop_reason(finish, stop_sequence, reply.made_calls),
         stop_sequence,
         anthropic_usage(usage, estimate_input_tokens(request) if usage is None else 0),
     )
@@ -176,7 +175,8 @@ async def _stream(
             keep_alive.stop()
             stop_sequence = _stop_sequence(limiter, finish)
             usage = anthropic_usage(reported_usage(reply, limiter), estimate)
-            tail = encoder.finish(stop_reason(finish, stop_sequence), stop_sequence, usage)
+            stop = stop_reason(finish, stop_sequence, reply.made_calls)
+            tail = encoder.finish(stop, stop_sequence, usage)
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         except Exception:  # the response has started: the client sees it cut, the log says why
             log.exception("unhandled error in a message stream")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from qwen_proxy.api.anthropic.tools import AnthropicTools
 from qwen_proxy.messages import ChatMessage, CompletionRequest
+
+#: how the ids of ``tool_use`` blocks begin (the service mints them so)
+TOOL_USE_PREFIX = "toolu_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +28,21 @@ class AnthropicRequest:
     thinking: bool | None = None
     #: False when the client asked for thinking with ``display: "omitted"``
     show_thinking: bool = True
-    #: tool definitions and choice as sent (the tool layer reads them)
-    tools: tuple[dict[str, object], ...] = ()
-    tool_choice: dict[str, object] | None = None
+    #: the tool definitions, the choice, and whether web search was offered
+    tools: AnthropicTools = field(default_factory=AnthropicTools)
     #: names of accepted parameters the upstream cannot apply (reported to the client)
     ignored_params: tuple[str, ...] = ()
 
     def completion(self, model: str) -> CompletionRequest:
         """The internal request the service runs, for the Qwen ``model`` the name maps to."""
-        return CompletionRequest(model=model, messages=self.messages, thinking=self.thinking)
+        tools = self.tools
+        return CompletionRequest(
+            model=model,
+            messages=self.messages,
+            thinking=self.thinking,
+            web_search=tools.web_search,
+            tools=tools.definitions,
+            tool_choice=tools.choice,
+            parallel_tool_calls=tools.parallel,
+            call_id_prefix=TOOL_USE_PREFIX,
+        )

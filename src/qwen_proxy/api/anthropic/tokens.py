@@ -23,7 +23,8 @@ IMAGE_TOKENS = 1600
 def estimate_input_tokens(request: AnthropicRequest) -> int:
     """The estimated input tokens of ``request`` (at least 1)."""
     tokens = estimate_tokens(fold_history(request.messages))
-    if request.tools:
-        tokens += estimate_tokens(orjson.dumps(request.tools).decode())
+    definitions = request.tools.definitions
+    if definitions:
+        tokens += estimate_tokens(orjson.dumps([d.as_dict() for d in definitions]).decode())
     tokens += IMAGE_TOKENS * sum(len(m.images) for m in request.messages)
     return max(1, math.ceil(tokens))

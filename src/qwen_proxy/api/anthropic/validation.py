@@ -1,5 +1,4 @@
-"""Validate a ``POST /v1/messages`` (or ``count_tokens``) body into an ``AnthropicRequest``,
-then refuse what the gateway cannot serve yet (``check_supported``).
+"""Validate a ``POST /v1/messages`` (or ``count_tokens``) body into an ``AnthropicRequest``.
 
 Decisions where Anthropic's API does not fit a gateway:
 - unknown top-level fields are accepted and dropped (clients send betas we cannot honour);
@@ -27,10 +26,10 @@ from qwen_proxy.api.anthropic.fields import (
     wrong_type,
 )
 from qwen_proxy.api.anthropic.request import AnthropicRequest
+from qwen_proxy.api.anthropic.tools import loaded_tools, parse_tools
 from qwen_proxy.api.requests import json_body
-from qwen_proxy.errors import InvalidRequest
 
-__all__ = ["check_supported", "parse_messages_request"]
+__all__ = ["parse_messages_request"]
 
 _THINKING = ("enabled", "disabled", "adaptive", "between_tools")
 _THINKING_DISPLAY = ("summarized", "omitted")
@@ -83,33 +82,9 @@ def parse_messages_request(
         stop_sequences=_stop_sequences(data),
         thinking=thinking,
         show_thinking=show_thinking,
-        tools=_tools(data),
-        tool_choice=_tool_choice(data),
+        tools=parse_tools(data, loaded_tools(data.get("messages"))),
         ignored_params=tuple(name for name in _NOT_APPLICABLE if data.get(name) is not None),
     )
-
-
-def check_supported(request: AnthropicRequest) -> None:
-    """Refuse, clearly, a valid request the gateway cannot serve yet (never drop it silently)."""
-    choice = request.tool_choice.get("type") if request.tool_choice is not None else None
-    needs_tools = bool(request.tools) and choice != "none"
-    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.messages):
-        raise InvalidRequest(
-            "tools: tool calling is not supported by this gateway yet; send the request "
-            "without 'tools' (or with tool_choice 'none') and without tool_use or "
-            "tool_result blocks.",
-            param="tools",
-            code="tools_not_supported",
-        )
-    # only the last message's images are sent as images; earlier ones are folded as text
-    for image in request.messages[-1].images:
-        if not image.url.startswith(("http://", "https://")):
-            raise InvalidRequest(
-                "messages: only images with a 'url' source are supported yet; "
-                "'base64' image sources are not.",
-                param="messages",
-                code="unsupported_value",
-            )
 
 
 def _thinking(value: object, max_tokens: int | None) -> tuple[bool | None, bool]:
@@ -143,24 +118,3 @@ def _stop_sequences(data: dict[str, object]) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise wrong_type(f"stop_sequences.{i}", "a valid string", item)
     return tuple(item for item in value if isinstance(item, str) and item)
-
-
-def _tools(data: dict[str, object]) -> tuple[dict[str, object], ...]:
-    value = opt_list(data, "tools")
-    if value is None:
-        return ()
-    tools: list[dict[str, object]] = []
-    for i, tool in enumerate(value):
-        if not isinstance(tool, dict):
-            raise wrong_type(f"tools.{i}", "a valid dictionary", tool)
-        tools.append(tool)
-    return tuple(tools)
-
-
-def _tool_choice(data: dict[str, object]) -> dict[str, object] | None:
-    choice = opt_object(data, "tool_choice")
-    if choice is not None:
-        kind = choice.get("type")
-        if kind not in ("auto", "any", "tool", "none"):
-            raise one_of("tool_choice.type", kind, ("auto", "any", "tool", "none"))
-    return choice

@@ -8,7 +8,10 @@ streamed (``response.reasoning_summary_part.added``, ``response.reasoning_summar
 ``.done``, ``response.reasoning_summary_part.done``); the answer is a ``message`` item with one
 ``output_text`` part (``response.content_part.added``, ``response.output_text.delta``*,
 ``.done``, ``response.content_part.done``). Items open on their first text, so none is empty.
-Pure; the text of the open item is kept, since the closing events repeat it whole.
+A tool call is one whole item of its tool's kind (``calls``): a ``function_call`` streams its
+arguments (``response.function_call_arguments.delta``, ``.done``), a ``custom_tool_call`` its
+input (``response.custom_tool_call_input.delta``, ``.done``), a ``local_shell_call`` is added
+and done. Pure; the text of the open item is kept, since the closing events repeat it whole.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 
 import orjson
 
+from qwen_proxy.api.responses.calls import item_for
+from qwen_proxy.api.responses.tools import ResponsesTools
 from qwen_proxy.errors import GatewayError
 from qwen_proxy.qwen.events import AnswerDelta, ReasoningDelta, Usage
-from qwen_proxy.service.events import ReplyEvent
+from qwen_proxy.service.events import ReplyEvent, ToolCallEvent
 
 _dumps = orjson.dumps
 
@@ -90,10 +95,14 @@ def finished(
 
 
 class OutputBuilder:
-    """Collect a whole reply's output items (reasoning, then the message) for one response."""
+    """Collect a whole reply's output items (reasoning, message, calls) for one response."""
 
-    def __init__(self) -> None:
-        self._items: list[tuple[str, list[str]]] = []
+    def __init__(self, tools: ResponsesTools | None = None) -> None:
+        self._tools = tools or ResponsesTools()
+        #: (kind, text pieces) per reasoning or message item, a whole item per call
+        self._items: list[tuple[str, list[str]] | dict[str, Any]] = []
+        #: the reply's calls, in order (what a continued conversation remembers)
+        self.calls: list[ToolCallEvent] = []
 
     def add(self, event: ReplyEvent) -> None:
         """Take one stream event (events that carry no text are ignored)."""
@@ -101,39 +110,54 @@ class OutputBuilder:
             self._append("message", event.text)
         elif isinstance(event, ReasoningDelta):
             self._append("reasoning", event.text)
+        elif isinstance(event, ToolCallEvent):
+            self.calls.append(event)
+            self._items.append(item_for(event, self._tools))
 
     def _append(self, kind: str, text: str) -> None:
         if not text:
             return
-        if not self._items or self._items[-1][0] != kind:
-            self._items.append((kind, []))
-        self._items[-1][1].append(text)
+        last = self._items[-1] if self._items else None
+        if not isinstance(last, tuple) or last[0] != kind:
+            last = (kind, [])
+            self._items.append(last)
+        last[1].append(text)
 
     @property
     def answer(self) -> str:
         """The answer text (what a continued conversation remembers of this reply)."""
-        return "".join("".join(parts) for kind, parts in self._items if kind == "message")
+        return "".join(
+            "".join(item[1])
+            for item in self._items
+            if isinstance(item, tuple) and item[0] == "message"
+        )
 
     def output(self, finish_reason: str = "stop") -> list[dict[str, Any]]:
         """The output items; a message cut short is ``incomplete``."""
         status = "completed" if finish_reason == "stop" else "incomplete"
-        return [
-            message_item("msg_" + secrets.token_hex(24), "".join(parts), status)
-            if kind == "message"
-            else reasoning_item("rs_" + secrets.token_hex(24), "".join(parts))
-            for kind, parts in self._items
-        ]
+        out = []
+        for item in self._items:
+            if isinstance(item, dict):
+                out.append(item)
+            elif item[0] == "message":
+                out.append(message_item("msg_" + secrets.token_hex(24), "".join(item[1]), status))
+            else:
+                out.append(reasoning_item("rs_" + secrets.token_hex(24), "".join(item[1])))
+        return out
 
 
 class ResponseStream:
     """Encode one streamed response's events, each ``event: <type>\\ndata: <json>\\n\\n``."""
 
-    def __init__(self, base: dict[str, Any]) -> None:
+    def __init__(self, base: dict[str, Any], tools: ResponsesTools | None = None) -> None:
         #: the response object's fields that do not change while it streams
         self.base = base
+        self._tools = tools or ResponsesTools()
         self._seq = 0
         self._output: list[dict[str, Any]] = []
         self._answer: list[str] = []
+        #: the reply's calls, in order (what a continued conversation remembers)
+        self.calls: list[ToolCallEvent] = []
         #: the open item: its kind ("reasoning", "message"), id, and text so far
         self._open: str | None = None
         self._id = ""
@@ -161,7 +185,43 @@ class ResponseStream:
                 parts.append(self.delta("message", event.text))  # type: ignore[union-attr]
             elif kind is ReasoningDelta:
                 parts.append(self.delta("reasoning", event.text))  # type: ignore[union-attr]
+            elif kind is ToolCallEvent:
+                parts.append(self.call(event))  # type: ignore[arg-type]
         return b"".join(parts)
+
+    def call(self, call: ToolCallEvent) -> bytes:
+        """One whole call item: added, its arguments or input streamed, done."""
+        self.calls.append(call)
+        head = self._close()
+        index = len(self._output)
+        item = item_for(call, self._tools)
+        where = {"item_id": item["id"], "output_index": index}
+        kind = item["type"]
+        if kind == "function_call":
+            field, event = "arguments", "response.function_call_arguments"
+        elif kind == "custom_tool_call":
+            field, event = "input", "response.custom_tool_call_input"
+        else:
+            field = event = ""
+        added = {**item, "status": "in_progress"}
+        if field:
+            added[field] = ""
+        frames = [
+            head,
+            self._event("response.output_item.added", {"output_index": index, "item": added}),
+        ]
+        if field:
+            value = item[field]
+            frames.append(self._event(f"{event}.delta", {**where, "delta": value}))
+            done = {**where, field: value}
+            if kind == "function_call":
+                done["name"] = item["name"]
+            frames.append(self._event(f"{event}.done", done))
+        self._output.append(item)
+        frames.append(
+            self._event("response.output_item.done", {"output_index": index, "item": item})
+        )
+        return b"".join(frames)
 
     def delta(self, kind: str, text: str) -> bytes:
         """Text for an item of ``kind``, opening it (and closing another) when needed."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from qwen_proxy.api.http import Receive, Scope, Send, send_error, send_internal_error, send_json
 from qwen_proxy.api.requests import drop_headers, header, read_body
@@ -26,8 +27,9 @@ from qwen_proxy.api.responses.validation import check_supported, parse_responses
 from qwen_proxy.api.streaming import SSE_HEADERS, ClientWatch, read_whole, relay, reported_usage
 from qwen_proxy.conversations.responses import ResponseRecord, ResponseStore, load_history
 from qwen_proxy.errors import GatewayError, InvalidRequest
-from qwen_proxy.messages import ChatMessage
+from qwen_proxy.messages import ChatMessage, ToolCall
 from qwen_proxy.service.completion import CompletionService
+from qwen_proxy.service.events import ToolCallEvent
 from qwen_proxy.service.limits import limiter_for
 
 log = logging.getLogger("qwen_proxy.api")
@@ -52,13 +54,15 @@ class _Keeper:
         self.chain = chain
         self.messages = messages
 
-    async def keep(self, answer: str) -> None:
+    async def keep(self, answer: str, calls: Sequence[ToolCallEvent] = ()) -> None:
         """Store the record; a store fault is logged (the answer itself is fine)."""
+        made = tuple(ToolCall(c.id, c.name, c.arguments) for c in calls)
+        reply = ChatMessage(role="assistant", text=answer, tool_calls=made)
         record = ResponseRecord(
             id=self.response_id,
             tenant=self.tenant,
             chain=self.chain,
-            messages=(*self.messages, ChatMessage(role="assistant", text=answer)),
+            messages=(*self.messages, reply),
             last_used_at=time.time(),
         )
         try:
@@ -117,11 +121,12 @@ async def create_response(
         headers = _info_headers(request)
         reply = await service.open(request.completion(history), tenant)
         del history
+        tools = request.tooling
         if not request.stream:
-            builder = OutputBuilder()
+            builder = OutputBuilder(tools)
             finish = await read_whole(reply, limiter, builder.add)
             if keeper is not None:
-                await keeper.keep(builder.answer)
+                await keeper.keep(builder.answer, builder.calls)
             output = builder.output(finish)
             whole = finished(base, output, finish, reported_usage(reply, limiter))
             await send_json(send, 200, whole, headers)
@@ -134,7 +139,7 @@ async def create_response(
         await send_internal_error(send)
         return
     del request
-    encoder = ResponseStream(base)
+    encoder = ResponseStream(base, tools)
     async with ClientWatch(receive):
         try:
             await send(
@@ -149,7 +154,7 @@ async def create_response(
                 await send({"type": "http.response.body", "body": failed, "more_body": False})
                 return
             if keeper is not None:
-                await keeper.keep(encoder.answer)
+                await keeper.keep(encoder.answer, encoder.calls)
             tail = encoder.finish(finish, reported_usage(reply, limiter))
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         except Exception:  # the response has started: the client sees it cut, the log says why

@@ -5,10 +5,12 @@ OpenAI chat client sending the same conversation produces.
 - ``message`` items (``type`` may be left out): roles ``user``, ``assistant``, ``system``, and
   ``developer`` as system; parts ``input_text``/``output_text`` (text, joined by a newline as
   chat content parts are), ``refusal``, ``input_image`` (its ``image_url``);
-- ``function_call`` items are the assistant's tool calls, joined to the assistant message just
-  before them as a chat client sends both in one message; ``function_call_output`` items are
-  tool messages;
-- ``reasoning`` items clients echo back are dropped: reasoning is never part of a conversation.
+- ``function_call``, ``custom_tool_call`` and ``local_shell_call`` items are the assistant's
+  tool calls (as the functions they were offered as, see ``calls``), joined to the assistant
+  message just before them as a chat client sends both in one message; their ``*_output``
+  items are tool messages;
+- ``reasoning`` and ``web_search_call`` items clients echo back are dropped: neither is part of
+  a conversation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qwen_proxy.api.fields import (
     required_str,
     type_error,
 )
+from qwen_proxy.api.responses.calls import custom_tool_call, function_call, local_shell_call
 from qwen_proxy.errors import InvalidRequest
 from qwen_proxy.messages import ChatMessage, ImagePart, Role, ToolCall
 
@@ -34,7 +37,10 @@ _ROLES: dict[str, Role] = {
 }
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 _PART_TYPES = ("input_text", "output_text", "refusal", "input_image")
-_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")
+_CALLS = ("function_call", "custom_tool_call", "local_shell_call")
+_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output")
+_DROPPED = ("reasoning", "web_search_call")
+_ITEM_TYPES = ("message", *_CALLS, *_OUTPUTS, *_DROPPED)
 _IMAGE_DETAILS = ("auto", "low", "high", "original")
 
 
@@ -56,11 +62,11 @@ def parse_input(value: object) -> tuple[ChatMessage, ...]:
         kind = item.get("type", "message")
         if kind == "message":
             out.append(_message(item, path))
-        elif kind == "function_call":
-            _add_call(out, _function_call(item, path))
-        elif kind == "function_call_output":
-            out.append(_function_output(item, path))
-        elif kind == "reasoning":
+        elif kind in _CALLS:
+            _add_call(out, _call(item, str(kind), path))
+        elif kind in _OUTPUTS:
+            out.append(_output(item, path))
+        elif kind in _DROPPED:
             continue
         elif not isinstance(kind, str):
             raise type_error(f"{path}.type", "a string", kind)
@@ -124,7 +130,8 @@ def _image(part: dict[str, object], path: str) -> ImagePart:
         raise invalid_value(f"{path}.detail", detail, _IMAGE_DETAILS)
     url = opt_str(part, "image_url", f"{path}.")
     if url:
-        return ImagePart(url=url, detail=detail)
+        # named so, an error about the image's bytes points at the part
+        return ImagePart(url=url, detail=detail, param=f"{path}.image_url")
     if part.get("file_id") is not None:
         raise InvalidRequest(
             "Images by 'file_id' are not supported: send an 'image_url'.",
@@ -134,12 +141,22 @@ def _image(part: dict[str, object], path: str) -> ImagePart:
     raise missing(f"{path}.image_url")
 
 
-def _function_call(item: dict[str, object], path: str) -> ToolCall:
-    return ToolCall(
-        id=required_str(item, "call_id", f"{path}."),
-        name=required_str(item, "name", f"{path}."),
-        arguments=required_str(item, "arguments", f"{path}."),
-    )
+def _call(item: dict[str, object], kind: str, path: str) -> ToolCall:
+    """A call item as the call to the function its tool was offered as."""
+    if kind == "local_shell_call":
+        # Codex sends ``call_id``; the chat wire's ``id`` stands in for it
+        call_id = opt_str(item, "call_id", f"{path}.") or required_str(item, "id", f"{path}.")
+        action = item.get("action")
+        if not isinstance(action, dict):
+            raise type_error(f"{path}.action", "an object", action)
+        return local_shell_call(call_id, action)
+    call_id = required_str(item, "call_id", f"{path}.")
+    name = required_str(item, "name", f"{path}.")
+    namespace = opt_str(item, "namespace", f"{path}.")
+    if kind == "custom_tool_call":
+        return custom_tool_call(call_id, name, required_str(item, "input", f"{path}."), namespace)
+    arguments = required_str(item, "arguments", f"{path}.")
+    return function_call(call_id, name, arguments, namespace)
 
 
 def _add_call(out: list[ChatMessage], call: ToolCall) -> None:
@@ -150,15 +167,17 @@ def _add_call(out: list[ChatMessage], call: ToolCall) -> None:
         out.append(ChatMessage(role="assistant", text="", tool_calls=(call,)))
 
 
-def _function_output(item: dict[str, object], path: str) -> ChatMessage:
-    call_id = required_str(item, "call_id", f"{path}.")
+def _output(item: dict[str, object], path: str) -> ChatMessage:
+    """A call's output item as a tool message."""
+    call_id = opt_str(item, "call_id", f"{path}.") or required_str(item, "id", f"{path}.")
     output = item.get("output")
+    images: tuple[ImagePart, ...] = ()
     if isinstance(output, str):
         text = output
     elif isinstance(output, list):
-        text = _parts(output, f"{path}.output")[0]
+        text, images = _parts(output, f"{path}.output")
     elif output is None:
         raise missing(f"{path}.output")
     else:
         raise type_error(f"{path}.output", "a string or an array of content parts", output)
-    return ChatMessage(role="tool", text=text, tool_call_id=call_id)
+    return ChatMessage(role="tool", text=text, images=images, tool_call_id=call_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from qwen_proxy.messages import ChatMessage, CompletionRequest
+from qwen_proxy.api.responses.tools import ResponsesTools
+from qwen_proxy.messages import ChatMessage, CompletionRequest, ResponseFormat
 
 #: ``reasoning.effort`` values that turn thinking on (lower ones turn it off)
 _THINKING_EFFORTS = ("medium", "high", "xhigh")
@@ -31,8 +32,10 @@ class ResponsesRequest:
     top_p: float | None = None
     #: ``text.format`` as sent (the structured-output layer reads it); None for plain text
     text_format: dict[str, Any] | None = None
-    #: tool definitions and choice as sent (the tool layer reads them)
+    #: tool definitions and choice as sent (echoed in the response object)
     tools: tuple[dict[str, Any], ...] = ()
+    #: the tools as the functions the tool layer offers, and how each maps back
+    tooling: ResponsesTools = field(default_factory=ResponsesTools)
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool = True
     metadata: dict[str, Any] | None = None
@@ -51,11 +54,25 @@ class ResponsesRequest:
         """The internal request: the instructions as the system message, then ``history``
         (the stored conversation ``previous_response_id`` names), then this turn's input."""
         system = (ChatMessage(role="system", text=self.instructions),) if self.instructions else ()
+        tooling = self.tooling
         return CompletionRequest(
             model=self.model,
             messages=(*system, *history, *self.input),
             thinking=self.thinking,
+            web_search=tooling.web_search,
+            tools=tooling.definitions,
+            tool_choice=tooling.choice,
+            parallel_tool_calls=tooling.parallel,
+            response_format=response_format(self.text_format),
         )
+
+
+def response_format(text_format: Mapping[str, Any] | None) -> ResponseFormat:
+    """``text.format`` (flat: ``{type, name, schema, strict}``) as the reply's format."""
+    if text_format is None or text_format.get("type") != "json_schema":
+        return ResponseFormat.from_openai(text_format)
+    spec = {k: text_format.get(k) for k in ("name", "description", "schema", "strict")}
+    return ResponseFormat.from_openai({"type": "json_schema", "json_schema": spec})
 
 
 def response_base(request: ResponsesRequest, response_id: str, created_at: int) -> dict[str, Any]:

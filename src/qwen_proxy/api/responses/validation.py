@@ -4,8 +4,9 @@ then refuse what the gateway cannot serve yet (``check_supported``).
 Errors use OpenAI's wording, codes and parameter paths (``input[2].content[0].type``), as the
 chat face does. Decisions where OpenAI's behaviour does not fit a gateway:
 - unknown top-level fields are accepted and dropped;
-- ``temperature``, ``top_p`` and ``text.format`` (json_object, json_schema) are checked,
-  accepted and reported as ignored, as on the chat face;
+- ``temperature`` and ``top_p`` are checked, accepted and reported as ignored, as on the chat
+  face; ``text.format`` (json_object, json_schema) is served by the structured-output layer;
+- tools as ``tools`` says; hosted tools the gateway cannot run are reported as ignored;
 - ``background`` and ``conversation`` are refused: ignoring them would lose the context or the
   answer the client expects.
 """
@@ -29,6 +30,7 @@ from qwen_proxy.api.fields import (
 from qwen_proxy.api.requests import json_body
 from qwen_proxy.api.responses.items import parse_input
 from qwen_proxy.api.responses.request import ResponsesRequest
+from qwen_proxy.api.responses.tools import parse_tools
 from qwen_proxy.errors import InvalidRequest
 
 __all__ = ["check_supported", "parse_responses_request"]
@@ -36,7 +38,6 @@ __all__ = ["check_supported", "parse_responses_request"]
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _SUMMARIES = ("auto", "concise", "detailed")
 _FORMATS = ("text", "json_object", "json_schema")
-_TOOL_CHOICE_MODES = ("none", "auto", "required")
 #: OpenAI's smallest max_output_tokens
 _MIN_OUTPUT_TOKENS = 16
 
@@ -80,10 +81,13 @@ def parse_responses_request(
     temperature = opt_number(data, "temperature", 0, 2)
     top_p = opt_number(data, "top_p", 0, 1)
     metadata = opt_object(data, "metadata")
-    tools = _tools(data.get("tools"))
+    tool_choice = data.get("tool_choice")
+    if tool_choice is not None and not isinstance(tool_choice, str | dict):
+        raise type_error("tool_choice", "a string or an object", tool_choice)
+    parallel = opt_bool(data, "parallel_tool_calls") is not False
+    tools = parse_tools(data.get("tools"), tool_choice, parallel)
     ignored = [name for name in ("temperature", "top_p") if data.get(name) is not None]
-    if text_format is not None:
-        ignored.append("text.format")
+    ignored.extend(tools.ignored)
     return ResponsesRequest(
         model=model,
         input=items,
@@ -97,9 +101,10 @@ def parse_responses_request(
         temperature=temperature,
         top_p=top_p,
         text_format=text_format,
-        tools=tools,
-        tool_choice=_tool_choice(data.get("tool_choice")),
-        parallel_tool_calls=opt_bool(data, "parallel_tool_calls") is not False,
+        tools=tuple(data.get("tools") or ()),
+        tooling=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
         metadata=metadata,
         user=opt_str(data, "user"),
         ignored_params=tuple(ignored),
@@ -107,23 +112,14 @@ def parse_responses_request(
 
 
 def check_supported(request: ResponsesRequest) -> None:
-    """Refuse, clearly, a valid request the gateway cannot serve yet (never drop it silently)."""
-    needs_tools = bool(request.tools) and request.tool_choice != "none"
-    if needs_tools or any(m.tool_calls or m.role == "tool" for m in request.input):
-        raise InvalidRequest(
-            "Tool calling is not supported by this gateway yet; send the request without "
-            "'tools' (or with tool_choice 'none') and without function_call items.",
-            param="tools",
-            code="tools_not_supported",
-        )
-    # only the last message's images are sent as images; earlier ones are folded as text
-    if request.input:
-        for image in request.input[-1].images:
-            if not image.url.startswith(("http://", "https://")):
+    """Refuse, clearly, a valid request the gateway cannot serve (never drop it silently)."""
+    for message in request.input:
+        for image in message.images:
+            if not image.url.startswith(("http://", "https://", "data:")):
                 raise InvalidRequest(
-                    "Only http(s) image URLs are supported yet; inline data: images are not.",
-                    param="input",
-                    code="unsupported_value",
+                    f"Invalid '{image.param}': expected an http(s) URL or a data: URL.",
+                    param=image.param,
+                    code="invalid_value",
                 )
 
 
@@ -148,26 +144,3 @@ def _text_format(data: dict[str, object]) -> dict[str, Any] | None:
         if not isinstance(value.get("schema"), dict):
             raise missing("text.format.schema")
     return value if kind != "text" else None
-
-
-def _tools(value: object) -> tuple[dict[str, Any], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise type_error("tools", "an array", value)
-    for i, tool in enumerate(value):
-        if not isinstance(tool, dict):
-            raise type_error(f"tools[{i}]", "an object", tool)
-        if not isinstance(tool.get("type"), str):
-            raise missing(f"tools[{i}].type")
-    return tuple(value)
-
-
-def _tool_choice(value: object) -> str | dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        raise type_error("tool_choice", "a string or an object", value)
-    if value not in _TOOL_CHOICE_MODES:
-        raise invalid_value("tool_choice", value, _TOOL_CHOICE_MODES)
-    return value
