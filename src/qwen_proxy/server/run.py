@@ -140,12 +140,13 @@ def serve(settings: Settings, *, workers: int = 1, sock: socket.socket | None = 
         for name, value in settings.to_env().items():
             os.environ[name] = value
     log.info(
-        "qwen-proxy listening on http://%s:%d (upstream %s, store %s, client keys %s)",
+        "qwen-proxy listening on http://%s:%d (upstream %s, store %s, QWEN_PROXY_API_KEYS %s; "
+        "named keys, when any exist, are required too)",
         settings.host,
         sock.getsockname()[1],
         settings.upstream_base,
         settings.store,
-        "on" if settings.api_keys else "off",
+        "set" if settings.api_keys else "unset",
     )
     config = uvicorn_config(settings, workers=workers)
     if workers > 1:
