@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import openai
 import pytest
 
 import qwen_proxy.service.gateway
+from cli_support import accounts
 from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.accounts import load_accounts
 from qwen_proxy.emulator.config import Account, EmulatorConfig
@@ -24,20 +22,6 @@ pytestmark = pytest.mark.e2e
 ADMIN_KEY = "cli-admin-key"
 PASSWORD = "pw-cli-s3cret"
 VERIFY_URL = "https://chat.qwen.ai/punish?x5secdata=emulator"
-
-
-def accounts(
-    data_dir: Path, *args: str, stdin: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_proxy", "accounts", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**clean, "QWEN_PROXY_DATA_DIR": str(data_dir), **env},
-    )
 
 
 @pytest.fixture

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import openai
 import pytest
 
+from cli_support import accounts
 from gateway_support import MODEL, gateway_settings, running_gateway
 from qwen_proxy.accounts import load_accounts
 from qwen_proxy.emulator.testing import EmulatorHandle
@@ -20,20 +18,6 @@ pytestmark = pytest.mark.e2e
 
 EMAIL = "demo@example.com"
 PASSWORD = "pw-import-s3cret"
-
-
-def accounts(
-    data_dir: Path, *args: str, stdin: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_proxy", "accounts", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**clean, "QWEN_PROXY_DATA_DIR": str(data_dir), **env},
-    )
 
 
 def secrets_of(browser: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,19 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import qwen_proxy as run_cli
+
 pytestmark = pytest.mark.e2e
 
 
 def qwen_proxy(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_PROXY_")}
-    env["QWEN_PROXY_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_proxy", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    return run_cli(data_dir, *args)
 
 
 @pytest.fixture
