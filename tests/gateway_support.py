@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,3 +74,24 @@ def running_gateway(settings: Settings) -> Iterator[BackgroundGateway]:
     """The gateway served on a free port until the block ends."""
     with BackgroundGateway(settings) as gateway:
         yield gateway
+
+
+def in_flight(gateway: BackgroundGateway) -> int:
+    """Requests the gateway's accounts are serving now."""
+    return sum(status.in_flight for status in gateway.app.gateway.pool.snapshot())
+
+
+def stored_nodes(gateway: BackgroundGateway) -> int:
+    """Conversation nodes stored (a memory store: counting it touches no loop)."""
+    return asyncio.run(gateway.app.gateway.store.count())
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``condition`` became true within ``timeout`` (the gateway runs on another
+    thread: its state is polled, there is no event to await across threads)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

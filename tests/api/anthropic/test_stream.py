@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway_support import running_gateway, session_settings
+from gateway_support import eventually, in_flight, running_gateway, session_settings, stored_nodes
 from qwen_proxy.server.run import BackgroundGateway
 
 pytestmark = pytest.mark.integration
@@ -88,25 +87,6 @@ def test_a_failure_before_the_first_token_after_the_stream_started_is_an_error_e
     assert '"overloaded_error"' in raw
 
 
-def _in_flight(gateway: BackgroundGateway) -> int:
-    return sum(status.in_flight for status in gateway.app.gateway.pool.snapshot())
-
-
-def _stored_nodes(gateway: BackgroundGateway) -> int:
-    # the test gateway uses the memory store: counting it touches no loop
-    return asyncio.run(gateway.app.gateway.store.count())
-
-
-def _wait_until(condition: Any, timeout: float = 5.0) -> bool:
-    # the gateway runs on another thread: poll its state (no event to await across threads)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 @pytest.mark.slow
 def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
     emulator: Any, pinging: BackgroundGateway
@@ -120,10 +100,10 @@ def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
         assert response.status_code == 200
         first = next(response.iter_bytes())
         assert b"message_start" in first
-    assert _wait_until(lambda: _in_flight(pinging) == 0, timeout=3.0)
+    assert eventually(lambda: in_flight(pinging) == 0, timeout=3.0)
     emulator.set_knobs(event_delay=0.0)
     started = time.monotonic()
     after = httpx.post(pinging.url + "/v1/messages", json=BODY, timeout=10)
     assert after.status_code == 200
     assert time.monotonic() - started < 5.0, "the next request waited for a leaked slot"
-    assert _stored_nodes(pinging) == 1
+    assert stored_nodes(pinging) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_support import running_gateway, session_settings
+from gateway_support import eventually, in_flight, running_gateway, session_settings, stored_nodes
 from qwen_proxy.server.run import BackgroundGateway
 
 pytestmark = pytest.mark.integration
@@ -20,25 +19,6 @@ _STREAM_BODY = {
     "stream": True,
     "messages": [{"role": "user", "content": "hi"}],
 }
-
-
-def _in_flight(gateway: BackgroundGateway) -> int:
-    return sum(status.in_flight for status in gateway.app.gateway.pool.snapshot())
-
-
-def _stored_nodes(gateway: BackgroundGateway) -> int:
-    # the test gateway uses the memory store: counting it touches no loop
-    return asyncio.run(gateway.app.gateway.store.count())
-
-
-def _wait_until(condition: Any, timeout: float = 5.0) -> bool:
-    # the gateway runs on another thread: poll its state (no event to await across threads)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 @pytest.mark.slow
@@ -58,14 +38,14 @@ def test_hanging_up_mid_stream_frees_the_account_and_records_nothing(
             first = next(response.iter_bytes())
             assert b'"role":"assistant"' in first
             assert b"[DONE]" not in first
-        assert _wait_until(lambda: _in_flight(gateway) == 0, timeout=3.0)
+        assert eventually(lambda: in_flight(gateway) == 0, timeout=3.0)
         emulator.set_knobs(event_delay=0.0)
         started = time.monotonic()
         after = httpx.post(gateway.url + "/v1/chat/completions", json=_STREAM_BODY, timeout=10)
         assert after.status_code == 200
         assert time.monotonic() - started < 5.0, "the next request waited for a leaked slot"
         # only the completed second reply is recorded, never the one the client hung up on
-        assert _stored_nodes(gateway) == 1
+        assert stored_nodes(gateway) == 1
 
 
 def test_a_stream_read_to_the_end_is_recorded_and_frees_the_account(
@@ -76,8 +56,8 @@ def test_a_stream_read_to_the_end_is_recorded_and_frees_the_account(
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
         text = http.post("/v1/chat/completions", json=body).text
     assert text.rstrip().endswith("data: [DONE]")
-    assert _in_flight(gateway) == 0
-    assert _stored_nodes(gateway) == 1
+    assert in_flight(gateway) == 0
+    assert stored_nodes(gateway) == 1
 
 
 @pytest.mark.slow
@@ -100,7 +80,7 @@ def test_an_open_stream_holds_its_account_slot_while_the_upstream_generates(
         while b'"content":"' not in seen.split(b'"role":"assistant"', 1)[-1]:
             seen += next(chunks)
         # the first text is in; five more events are ~1.5 s away
-        assert _in_flight(gateway) == 1
+        assert in_flight(gateway) == 1
         seen += b"".join(chunks)
         assert seen.rstrip().endswith(b"data: [DONE]")
-        assert _wait_until(lambda: _in_flight(gateway) == 0)
+        assert eventually(lambda: in_flight(gateway) == 0)
