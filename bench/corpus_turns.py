@@ -11,7 +11,8 @@ from typing import Any
 
 from qwen_proxy.emulator import toolmodel
 from qwen_proxy.emulator.model import Turn
-from qwen_proxy.messages import ChatMessage
+from qwen_proxy.emulator.testing import EmulatorHandle
+from qwen_proxy.messages import ChatMessage, CompletionRequest, ToolDefinition
 from qwen_proxy.service.tooling import Tooling
 from qwen_proxy.tools import Sieve, ToolSet
 
@@ -95,3 +96,40 @@ def tools_prompt_text(tools: ToolSet) -> str:
     from qwen_proxy.tools import tools_prompt
 
     return tools_prompt(tools)
+
+
+class CheckedLoop:
+    """What every corpus loop does after a reply: check it against what the model meant, note
+    the Qwen chat the turn went to, and time the tool layer on the texts the gateway sent."""
+
+    emulator: EmulatorHandle
+    turns: Turns
+    key: tuple[str, str]
+    chats: list[str]
+    first_sent: str | None
+
+    def internal(self) -> tuple[tuple[ChatMessage, ...], tuple[ToolDefinition, ...]]:
+        """The conversation so far and the tools, as the gateway holds them."""
+        raise NotImplementedError
+
+    def check(
+        self, text: str, calls: Calls, ids: list[str], intended: Calls, expect_text: str | None
+    ) -> None:
+        """Count the turn as meant or not; note its chat; time the tool layer on it."""
+        sent = self.emulator.requests("/chat/completions")[-1].json
+        self.chats.append(sent["chat_id"])
+        ok = calls == intended and clean(text, calls) and len(set(ids)) == len(ids)
+        if expect_text is not None:
+            ok = ok and text == expect_text
+        self.turns.check(self.key, ok, f"got {calls} {text[:80]!r}, meant {intended}")
+        self._time_layer(sent["messages"][-1]["content"])
+
+    def _time_layer(self, upstream: str) -> None:
+        self.first_sent = self.first_sent or upstream
+        reply = toolmodel.tool_reply([Turn("user", self.first_sent), Turn("user", upstream)])
+        if reply is None:
+            return
+        messages, definitions = self.internal()
+        tooling = Tooling.of(CompletionRequest(MODEL, messages, tools=definitions))
+        assert tooling is not None
+        self.turns.layer_ns[self.key[0]].append(layer_time(tooling, list(messages), reply))

@@ -23,11 +23,10 @@ from corpus_turns import (
     MODEL,
     TRICKY,
     Calls,
+    CheckedLoop,
     Turns,
     ask_call,
-    clean,
     expected_calls,
-    layer_time,
     load,
     tools_prompt_text,
 )
@@ -35,11 +34,8 @@ from qwen_proxy.api.anthropic.tools import parse_tools as anthropic_tools
 from qwen_proxy.api.anthropic.validation import parse_messages_request
 from qwen_proxy.api.responses.tools import parse_tools as responses_tools
 from qwen_proxy.api.responses.validation import parse_responses_request
-from qwen_proxy.emulator import toolmodel
-from qwen_proxy.emulator.model import Turn
 from qwen_proxy.emulator.testing import EmulatorHandle
-from qwen_proxy.messages import ChatMessage, CompletionRequest, ToolDefinition
-from qwen_proxy.service.tooling import Tooling
+from qwen_proxy.messages import ChatMessage, ToolDefinition
 from qwen_proxy.tools import ToolSet
 
 Plan = tuple[str, tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]
@@ -68,7 +64,7 @@ FACE_PLANS: dict[str, Plan] = {
 }
 
 
-class FaceLoop:
+class FaceLoop(CheckedLoop):
     """One agent conversation through a face: one shape, streamed or not."""
 
     def __init__(
@@ -106,24 +102,8 @@ class FaceLoop:
     def ask(self, intended: Calls, expect_text: str | None = None) -> tuple[str, Calls, list[str]]:
         """Send the conversation so far; check the reply against what the model meant."""
         text, calls, ids = self.send()
-        sent = self.emulator.requests("/chat/completions")[-1].json
-        self.chats.append(sent["chat_id"])
-        ok = calls == intended and clean(text, calls) and len(set(ids)) == len(ids)
-        if expect_text is not None:
-            ok = ok and text == expect_text
-        self.turns.check(self.key, ok, f"got {calls} {text[:80]!r}, meant {intended}")
-        self._time_layer(sent["messages"][-1]["content"])
+        self.check(text, calls, ids, intended, expect_text)
         return text, calls, ids
-
-    def _time_layer(self, upstream: str) -> None:
-        self.first_sent = self.first_sent or upstream
-        reply = toolmodel.tool_reply([Turn("user", self.first_sent), Turn("user", upstream)])
-        if reply is None:
-            return
-        messages, definitions = self.internal()
-        tooling = Tooling.of(CompletionRequest(MODEL, messages, tools=definitions))
-        assert tooling is not None
-        self.turns.layer_ns[self.key[0]].append(layer_time(tooling, list(messages), reply))
 
 
 class ClaudeCodeLoop(FaceLoop):

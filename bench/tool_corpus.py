@@ -43,23 +43,20 @@ from corpus_turns import (
     TEXT_SHAPES,
     TRICKY,
     Calls,
+    CheckedLoop,
     Turns,
     ask_call,
     clean,
     expected_calls,
-    layer_time,
     load,
     tools_prompt_text,
 )
 from face_corpus import FACE_PLANS, run_face_agent
 from qwen_proxy.config import Settings
-from qwen_proxy.emulator import toolmodel
 from qwen_proxy.emulator.config import EmulatorConfig
-from qwen_proxy.emulator.model import Turn
 from qwen_proxy.emulator.testing import EmulatorHandle, running_emulator
-from qwen_proxy.messages import ChatMessage, CompletionRequest, ToolDefinition
+from qwen_proxy.messages import ChatMessage, ToolDefinition
 from qwen_proxy.server.run import BackgroundGateway
-from qwen_proxy.service.tooling import Tooling
 from qwen_proxy.tools import ToolSet
 
 #: the agent's task and the two calls its model makes, per agent
@@ -160,7 +157,7 @@ def read_reply(client: openai.OpenAI, stream: bool, **request: Any) -> tuple[str
     return text, calls, [i or "" for i, _, _ in ordered]
 
 
-class Loop:
+class Loop(CheckedLoop):
     """One agent conversation through the gateway: one shape, streamed or not."""
 
     def __init__(
@@ -195,25 +192,11 @@ class Loop:
             messages=self.messages,
             tools=self.entry["tools"],
         )
-        sent = self.emulator.requests("/chat/completions")[-1].json
-        self.chats.append(sent["chat_id"])
-        ok = calls == intended and clean(text, calls) and len(set(ids)) == len(ids)
-        if expect_text is not None:
-            ok = ok and text == expect_text
-        self.turns.check(self.key, ok, f"got {calls} {text[:80]!r}, meant {intended}")
-        self._time_layer(sent["messages"][-1]["content"])
+        self.check(text, calls, ids, intended, expect_text)
         return text, calls, ids
 
-    def _time_layer(self, upstream: str) -> None:
-        """The tool layer's time on this turn, on the texts the gateway sent and got."""
-        self.first_sent = self.first_sent or upstream
-        reply = toolmodel.tool_reply([Turn("user", self.first_sent), Turn("user", upstream)])
-        if reply is None:
-            return
-        messages = _messages(self.messages)
-        tooling = Tooling.of(CompletionRequest(MODEL, tuple(messages), tools=self.definitions))
-        assert tooling is not None
-        self.turns.layer_ns[self.key[0]].append(layer_time(tooling, messages, reply))
+    def internal(self) -> tuple[tuple[ChatMessage, ...], tuple[ToolDefinition, ...]]:
+        return tuple(_messages(self.messages)), self.definitions
 
 
 def run_agent(
