@@ -93,9 +93,6 @@ class FaceLoop(CheckedLoop):
     def results(self, ids: list[str], names: list[str], contents: list[str]) -> None:
         raise NotImplementedError
 
-    def internal(self) -> tuple[tuple[ChatMessage, ...], tuple[ToolDefinition, ...]]:
-        raise NotImplementedError
-
     def definitions(self) -> tuple[ToolDefinition, ...]:
         raise NotImplementedError
 
